@@ -1,0 +1,47 @@
+"""What the actions share with the gateway: the application database, opened on first use (not at import)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session
+
+from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
+from bot.models import User
+from bot.services import users
+from bot.settings import DEFAULT_LANGUAGE, LANGUAGES, get_settings
+
+
+@lru_cache
+def sessions() -> SessionFactory:
+    """The action server's session factory, built once from the settings."""
+    return make_session_factory(make_engine(get_settings().database_url))
+
+
+@contextmanager
+def user_of(tracker: Tracker) -> Iterator[tuple[Session, User | None]]:
+    """A unit of work and the young person behind this conversation (None if unknown, e.g. in `rasa shell`)."""
+    with unit_of_work(sessions()) as session:
+        try:
+            user: User | None = users.by_public_id(session, tracker.sender_id)
+        except users.UnknownUser:
+            user = None
+        yield session, user
+
+
+def language_of(tracker: Tracker) -> str:
+    """The reply language the gateway resolved for the latest message."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    language = metadata.get("language") or tracker.get_slot("language")
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def latest_entity(tracker: Tracker, entity: str, allowed: tuple[str, ...]) -> str | None:
+    """The latest message's value for `entity`, if it is one we know."""
+    for value in tracker.get_latest_entity_values(entity):
+        if isinstance(value, str) and value.lower() in allowed:
+            return value.lower()
+    return None

@@ -1,0 +1,96 @@
+"""First contact: introduce the assistant, ask for consent, greet, answer yes and no."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.deps import user_of
+from bot.services.consent import record_consent
+
+KEEP_ON_NEW_SESSION = ("session_started_metadata",)
+
+
+class ActionSessionStart(Action):
+    """Start a session: carry the slots over, take the language from the metadata, introduce on first contact."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        events: list[EventType] = [SessionStarted()]
+        events += [
+            SlotSet(name, value)
+            for name, value in tracker.current_slot_values().items()
+            if value is not None and name not in KEEP_ON_NEW_SESSION
+        ]
+        if metadata.get("language"):
+            events.append(SlotSet("language", metadata["language"]))
+        # The application database is the reference for consent: a lost tracker must not ask again.
+        known_consent = metadata.get("consent") if metadata.get("consent") in ("given", "declined") else None
+        if known_consent:
+            events.append(SlotSet("consent", known_consent))
+        if not tracker.get_slot("introduced") and not known_consent:
+            dispatcher.utter_message(response="utter_intro")
+            dispatcher.utter_message(response="utter_privacy_notice")
+            events += [SlotSet("introduced", True), SlotSet("consent", "asked")]
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+def introduced_this_turn(tracker: Tracker) -> bool:
+    """Whether the introduction was sent just before the latest message (so a greeting needs no second hello)."""
+    seen_latest_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_latest_user:
+                return False
+            seen_latest_user = True
+        elif event.get("event") == "bot" and event.get("text") == "utter_intro" and seen_latest_user:
+            return True
+    return False
+
+
+class ActionGreet(Action):
+    """Answer a greeting: nothing more after a fresh introduction, else a warm hello and the choices."""
+
+    def name(self) -> str:
+        return "action_greet"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if introduced_this_turn(tracker):
+            return []
+        if tracker.get_slot("goal") is None and tracker.get_slot("consent") != "asked":
+            dispatcher.utter_message(response="utter_ask_goal")
+        else:
+            dispatcher.utter_message(response="utter_greet_back")
+        return []
+
+
+class ActionAnswerYesNo(Action):
+    """Yes or no: an answer to the privacy notice when it is pending, else an invitation to go on."""
+
+    def name(self) -> str:
+        return "action_answer_yes_no"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if tracker.get_slot("consent") != "asked":
+            dispatcher.utter_message(response="utter_ok")
+            return []
+        granted = tracker.get_intent_of_latest_message() == "affirm"
+        with user_of(tracker) as (session, user):
+            if user is not None:
+                record_consent(session, user, granted)
+        dispatcher.utter_message(response="utter_consent_given" if granted else "utter_consent_declined")
+        dispatcher.utter_message(response="utter_ask_goal" if tracker.get_slot("goal") is None else "utter_ok")
+        return [SlotSet("consent", "given" if granted else "declined")]

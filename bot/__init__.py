@@ -1,0 +1,1 @@
+"""The application of the Brussels youth employment assistant: gateway, channels, services, models."""

@@ -1,0 +1,97 @@
+"""The web chat: a page served at `/` and a small JSON API it talks to."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field, field_validator
+
+from bot.db import unit_of_work
+from bot.dialogue import Dialogue, Inbound
+from bot.services import messages
+
+CHANNEL = "web"
+PAGE = Path(__file__).resolve().parent.parent / "static" / "webchat.html"
+ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+router = APIRouter()
+
+
+class WebMessageIn(BaseModel):
+    """What the page posts: its random client id, a fresh id for this message, and the text or a button."""
+
+    client_id: str = Field(min_length=8, max_length=64)
+    message_id: str = Field(min_length=8, max_length=64)
+    text: str | None = Field(default=None, max_length=4000)
+    payload: str | None = Field(default=None, max_length=512)
+    language_hint: str | None = Field(default=None, max_length=16)
+
+    @field_validator("client_id", "message_id")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        if not ID.match(value):
+            raise ValueError("only letters, digits, '-' and '_'")
+        return value
+
+
+class ButtonOut(BaseModel):
+    title: str
+    payload: str
+
+
+class ReplyOut(BaseModel):
+    id: int | None
+    text: str
+    language: str
+    buttons: list[ButtonOut]
+
+
+class WebMessageOut(BaseModel):
+    replies: list[ReplyOut]
+    duplicate: bool
+
+
+def get_dialogue(request: Request) -> Dialogue:
+    return request.app.state.dialogue  # type: ignore[no-any-return]
+
+
+def to_out(reply: messages.Reply) -> ReplyOut:
+    return ReplyOut(
+        id=reply.id,
+        text=reply.text,
+        language=reply.language,
+        buttons=[ButtonOut(title=b.title, payload=b.payload) for b in reply.buttons],
+    )
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page() -> HTMLResponse:
+    """The chat page."""
+    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+
+@router.post("/webchat/api/messages")
+async def post_message(body: WebMessageIn, dialogue: Annotated[Dialogue, Depends(get_dialogue)]) -> WebMessageOut:
+    """Answer one message from the page; posting the same message id again returns the same replies."""
+    if not (body.text and body.text.strip()) and not body.payload:
+        raise HTTPException(status_code=422, detail="a message needs a text or a payload")
+    inbound = Inbound(
+        channel=CHANNEL,
+        user_ref=body.client_id,
+        message_ref=body.message_id,
+        text=body.text.strip() if body.text else None,
+        payload=body.payload,
+        language_hint=body.language_hint,
+    )
+    outcome = await dialogue.handle(inbound)
+    if not outcome.duplicate:
+        # The page receives the replies in this very response: that is their delivery.
+        with unit_of_work(dialogue.sessions) as session:
+            for reply in outcome.replies:
+                if reply.id is not None:
+                    messages.mark_sent(session, reply.id, f"web:{reply.id}")
+    return WebMessageOut(replies=[to_out(r) for r in outcome.replies], duplicate=outcome.duplicate)

@@ -1,0 +1,43 @@
+"""The gateway's link to the Rasa server (REST channel and HTTP API) over loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailable(RuntimeError):
+    """Rasa did not answer, or answered with an error."""
+
+
+class RasaClient:
+    """Sends a young person's message to Rasa with its metadata and returns Rasa's bot messages."""
+
+    def __init__(self, base_url: str, timeout: float = 20.0, client: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+
+    async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rasa's replies to `message` from `sender` (the user's public id, never a channel id)."""
+        body = {"sender": sender, "message": message, "metadata": metadata}
+        try:
+            response = await self._client.post(f"{self.base_url}/webhooks/rest/webhook", json=body)
+            response.raise_for_status()
+            replies = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise RasaUnavailable(str(error) or type(error).__name__) from error
+        if not isinstance(replies, list):
+            raise RasaUnavailable(f"unexpected answer: {replies!r:.200}")
+        return replies
+
+    async def ready(self) -> bool:
+        """True once Rasa answers and has a model loaded."""
+        try:
+            response = await self._client.get(f"{self.base_url}/status", timeout=3)
+            return response.status_code == 200 and bool(response.json().get("model_id"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

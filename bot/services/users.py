@@ -1,0 +1,55 @@
+"""Users and their identities on each channel."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.models import ChannelIdentity, Conversation, User, utcnow
+
+
+class UnknownUser(LookupError):
+    """No user has this public id (erased, or never seen by the gateway)."""
+
+
+def identify(session: Session, channel: str, external_id: str) -> tuple[User, bool]:
+    """The user behind a channel identity, created on first contact; True when just created."""
+    query = select(User).join(ChannelIdentity).where(
+        ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+    )
+    user = session.scalars(query).one_or_none()
+    if user is not None:
+        user.last_seen_at = utcnow()
+        return user, False
+    try:
+        with session.begin_nested():  # two first messages racing: the loser reads the winner's user
+            user = User()
+            user.identities.append(ChannelIdentity(channel=channel, external_id=external_id))
+            session.add(user)
+    except IntegrityError:
+        return session.scalars(query).one(), False
+    return user, True
+
+
+def by_public_id(session: Session, public_id: str) -> User:
+    """The user Rasa and the actions know by `public_id`."""
+    user = session.scalars(select(User).where(User.public_id == public_id)).one_or_none()
+    if user is None:
+        raise UnknownUser(public_id)
+    return user
+
+
+def current_conversation(session: Session, user: User, channel: str) -> Conversation:
+    """The user's conversation on this channel, started on first contact."""
+    conversation = session.scalars(
+        select(Conversation)
+        .where(Conversation.user_id == user.id, Conversation.channel == channel)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    ).one_or_none()
+    if conversation is None:
+        conversation = Conversation(user=user, channel=channel)
+        session.add(conversation)
+        session.flush()
+    return conversation

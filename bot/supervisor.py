@@ -1,0 +1,200 @@
+"""`python -m bot run`: starts the Rasa server, the action server and the gateway, and stops them together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import yaml
+
+from bot.settings import ROOT, Settings
+
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
+@dataclass
+class Process:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None
+
+
+def endpoints(settings: Settings) -> dict[str, object]:
+    """Rasa's endpoints: the action server, the tracker store and (with replicas) the lock store."""
+    config: dict[str, object] = {"action_endpoint": {"url": f"{settings.action_server_url}/webhook"}}
+    store = settings.rasa_tracker_store_url
+    if store:
+        url = urlsplit(store)
+        config["tracker_store"] = {
+            "type": "SQL",
+            "dialect": "postgresql" if url.scheme.startswith("postgres") else url.scheme,
+            "url": url.hostname,
+            "port": url.port or 5432,
+            "db": url.path.lstrip("/"),
+            "username": url.username,
+            "password": url.password,
+        }
+    else:
+        config["tracker_store"] = {
+            "type": "SQL",
+            "dialect": "sqlite",
+            "db": str(settings.data_dir / "rasa-tracker.db"),
+        }
+    if settings.rasa_lock_store_url:
+        url = urlsplit(settings.rasa_lock_store_url)
+        config["lock_store"] = {
+            "type": "redis",
+            "url": url.hostname,
+            "port": url.port or 6379,
+            "db": int(url.path.lstrip("/") or 0),
+            "password": url.password,
+        }
+    return config
+
+
+def write_endpoints(settings: Settings) -> Path:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "endpoints.yml"
+    path.write_text(yaml.safe_dump(endpoints(settings), sort_keys=False), encoding="utf-8")
+    return path
+
+
+def processes(settings: Settings) -> list[Process]:
+    """The three processes, each on loopback unless configured otherwise."""
+    env = dict(os.environ)
+    rasa_env = env | {"RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    rasa_host = urlsplit(settings.rasa_url).hostname or "127.0.0.1"
+    action_host = urlsplit(settings.action_server_url).hostname or "127.0.0.1"
+    python = sys.executable
+    return [
+        Process(
+            "rasa",
+            [
+                str(RASA_BIN), "run", "--enable-api", "--model", str(settings.rasa_model),
+                "--interface", rasa_host, "--port", str(settings.rasa_port),
+                "--endpoints", str(write_endpoints(settings)),
+            ],
+            rasa_env,
+        ),
+        Process(
+            "actions",
+            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_server_port)],
+            env | {"SANIC_HOST": action_host},  # rasa-sdk listens on every interface unless told
+        ),
+        Process("gateway", [python, "-m", "bot", "gateway"], env),
+    ]
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def relay(process: Process) -> None:
+    """Print a child's output line by line, prefixed with its name."""
+    assert process.popen is not None and process.popen.stdout is not None
+    for line in iter(process.popen.stdout.readline, b""):
+        sys.stdout.write(f"[{process.name}] {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def run(settings: Settings, ready_timeout: float = 300.0) -> int:
+    """Start everything, say where to chat once healthy, stop everything on Ctrl-C or when one part dies."""
+    if not RASA_BIN.exists() or not settings.rasa_model.exists():
+        print("The Rasa environment or model is missing: run `make run` (it sets them up) first.", file=sys.stderr)
+        return 2
+    wanted = [
+        (urlsplit(settings.rasa_url).hostname or "127.0.0.1", settings.rasa_port, "RASA_URL"),
+        (urlsplit(settings.action_server_url).hostname or "127.0.0.1", settings.action_server_port,
+         "ACTION_SERVER_URL"),
+        (settings.bot_host, settings.bot_port, "BOT_PORT"),
+    ]
+    for host, port, variable in wanted:
+        if not port_free(host, port):
+            print(f"Port {port} on {host} is already in use (another `make run`?). Stop it or set {variable}.",
+                  file=sys.stderr)
+            return 2
+
+    started = time.monotonic()
+    children = processes(settings)
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        child.popen = subprocess.Popen(
+            child.command, cwd=ROOT, env=child.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+        )
+        threading.Thread(target=relay, args=(child,), daemon=True).start()
+
+    health = f"http://{settings.bot_host}:{settings.bot_port}/healthz"
+    announced = False
+    exit_code = 0
+    while not stopping.is_set():
+        dead = [c for c in children if c.popen and c.popen.poll() is not None]
+        if dead:
+            print(f"The {dead[0].name} process stopped (exit {dead[0].popen.returncode}): stopping the others.",  # type: ignore[union-attr]
+                  file=sys.stderr)
+            exit_code = 1
+            break
+        if not announced:
+            try:
+                announced = httpx.get(health, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                pass
+            if announced:
+                banner(settings, time.monotonic() - started)
+            elif time.monotonic() - started > ready_timeout:
+                print(f"Not ready after {ready_timeout:.0f} s: see the logs above. Stopping.", file=sys.stderr)
+                exit_code = 1
+                break
+        stopping.wait(1.0)
+
+    for child in reversed(children):  # the gateway first, so nothing new reaches Rasa
+        if child.popen and child.popen.poll() is None:
+            child.popen.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children:
+        if child.popen:
+            try:
+                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.popen.kill()
+                child.popen.wait()
+    print("Stopped.")
+    return exit_code
+
+
+def banner(settings: Settings, seconds: float) -> None:
+    telegram = (
+        f"on ({settings.telegram_mode}, {settings.telegram_api_base_url})"
+        if settings.telegram_enabled
+        else "off (set TELEGRAM_BOT_TOKEN to turn it on)"
+    )
+    print(
+        f"\n  The assistant is ready after {seconds:.0f} s.\n"
+        f"  Chat in your browser: {settings.chat_url}\n"
+        f"  Telegram: {telegram}\n"
+        f"  Health: http://{settings.bot_host}:{settings.bot_port}/healthz\n"
+        f"  Press Ctrl-C to stop everything.\n",
+        flush=True,
+    )
