@@ -45,3 +45,8 @@ def latest_entity(tracker: Tracker, entity: str, allowed: tuple[str, ...]) -> st
         if isinstance(value, str) and value.lower() in allowed:
             return value.lower()
     return None
+
+
+def latest_intent(tracker: Tracker) -> str | None:
+    """The intent of the latest message (from a button payload too, which has no ranking)."""
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")

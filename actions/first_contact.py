@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.deps import user_of
+from actions.deps import latest_intent, user_of
 from bot.services.consent import record_consent
 
 KEEP_ON_NEW_SESSION = ("session_started_metadata",)
@@ -20,9 +20,7 @@ class ActionSessionStart(Action):
     def name(self) -> str:
         return "action_session_start"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         metadata = tracker.get_slot("session_started_metadata") or {}
         events: list[EventType] = [SessionStarted()]
         events += [
@@ -63,9 +61,7 @@ class ActionGreet(Action):
     def name(self) -> str:
         return "action_greet"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if introduced_this_turn(tracker):
             return []
         if tracker.get_slot("goal") is None and tracker.get_slot("consent") != "asked":
@@ -81,13 +77,11 @@ class ActionAnswerYesNo(Action):
     def name(self) -> str:
         return "action_answer_yes_no"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if tracker.get_slot("consent") != "asked":
             dispatcher.utter_message(response="utter_ok")
             return []
-        granted = tracker.get_intent_of_latest_message() == "affirm"
+        granted = latest_intent(tracker) == "affirm"
         with user_of(tracker) as (session, user):
             if user is not None:
                 record_consent(session, user, granted)

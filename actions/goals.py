@@ -14,13 +14,49 @@ from bot.services.profile import GOALS, set_goal
 
 # When the model finds the intent but not the words, these stems (accents folded) still tell the goal.
 GOAL_WORDS = {
-    "self_employment": ("entreprise", "business", "independant", "eigen zaak", "zelfstandig", "negocio",
-                        "emprend", "autonomo", "own activity", "mon activite", "مشروع"),
+    "self_employment": (
+        "entreprise",
+        "business",
+        "independant",
+        "eigen zaak",
+        "zelfstandig",
+        "negocio",
+        "emprend",
+        "autonomo",
+        "own activity",
+        "mon activite",
+        "مشروع",
+    ),
     "internship": ("stage", "internship", "practicas", "stagiair", "ستاج", "تدريب", "تربص"),
     "training": ("formation", "opleiding", "training", "formacion", "curso", "cursus", "course", "تكوين"),
-    "studies": ("etude", "ecole", "school", "studie", "study", "estudi", "universi", "نقرا", "دراسة", "الدراسة"),
-    "job": ("taf", "boulot", "travail", "job", "werk", "work", "trabajo", "curro", "chamba", "laburo", "خدمة",
-            "نخدم", "عمل", "شغل"),
+    "studies": (
+        "etude",
+        "ecole",
+        "school",
+        "studie",
+        "study",
+        "estudi",
+        "universi",
+        "نقرا",
+        "دراسة",
+        "الدراسة",
+    ),
+    "job": (
+        "taf",
+        "boulot",
+        "travail",
+        "job",
+        "werk",
+        "work",
+        "trabajo",
+        "curro",
+        "chamba",
+        "laburo",
+        "خدمة",
+        "نخدم",
+        "عمل",
+        "شغل",
+    ),
     "unsure": ("jsp", "sais pas", "idk", "geen idee", "weet niet", "ni idea", "no se", "ماعرفتش", "ما عرفتش"),
 }
 
@@ -40,14 +76,12 @@ class ActionSetGoal(Action):
     def name(self) -> str:
         return "action_set_goal"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         goal = latest_entity(tracker, "goal", GOALS) or goal_from_words(tracker.latest_message.get("text") or "")
         if goal is None:
             dispatcher.utter_message(response="utter_ask_goal")
             return []
-        with user_of(tracker) as (session, user):
+        with user_of(tracker) as (_session, user):
             if user is not None:
                 set_goal(user, goal)
         dispatcher.utter_message(response=f"utter_goal_{goal}")

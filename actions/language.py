@@ -19,9 +19,7 @@ class ActionChangeLanguage(Action):
     def name(self) -> str:
         return "action_change_language"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         language = latest_entity(tracker, "language", LANGUAGES)
         if language is None:
             dispatcher.utter_message(response="utter_ask_language")

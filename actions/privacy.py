@@ -18,9 +18,7 @@ class ActionPrivacyInfo(Action):
     def name(self) -> str:
         return "action_privacy_info"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         dispatcher.utter_message(response="utter_privacy_details")
         return [SlotSet("consent", "asked")]
 
@@ -31,9 +29,7 @@ class ActionOptOut(Action):
     def name(self) -> str:
         return "action_opt_out"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         with user_of(tracker) as (_session, user):
             if user is not None:
                 opt_out(user)
@@ -47,9 +43,7 @@ class ActionDeleteMyData(Action):
     def name(self) -> str:
         return "action_delete_my_data"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         with user_of(tracker) as (session, user):
             if user is not None:
                 erase(session, user)

@@ -20,8 +20,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.bot_host, port=settings.bot_port,
-                log_level=settings.log_level.lower())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.bot_host,
+        port=settings.bot_port,
+        log_level=settings.log_level.lower(),
+    )
     return 0
 
 
@@ -46,22 +50,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="The Brussels youth employment assistant.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
-    run = commands.add_parser("run", help="start Rasa, the action server and the gateway; Ctrl-C stops them all",
-                              description="Start Rasa, the action server and the gateway (set-up: `make run`).")
+    run = commands.add_parser(
+        "run",
+        help="start Rasa, the action server and the gateway; Ctrl-C stops them all",
+        description="Start Rasa, the action server and the gateway (set-up: `make run`).",
+    )
     run.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for /healthz (300)")
     run.set_defaults(func=cmd_run)
 
-    gateway = commands.add_parser("gateway", help="start only the gateway (web chat, webhooks, Telegram)",
-                                  description="Serve the gateway on BOT_HOST:BOT_PORT.")
+    gateway = commands.add_parser(
+        "gateway",
+        help="start only the gateway (web chat, webhooks, Telegram)",
+        description="Serve the gateway on BOT_HOST:BOT_PORT.",
+    )
     gateway.set_defaults(func=cmd_gateway)
 
-    migrate = commands.add_parser("migrate", help="bring the database schema up to date",
-                                  description="Apply the Alembic migrations to DATABASE_URL.")
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Apply the Alembic migrations to DATABASE_URL.",
+    )
     migrate.add_argument("revision", nargs="?", default="head", help="target revision (head)")
     migrate.set_defaults(func=cmd_migrate)
 
-    check = commands.add_parser("check-texts", help="list texts missing in some language",
-                                description="Exit 1 when a text key is missing in one of the five languages.")
+    check = commands.add_parser(
+        "check-texts",
+        help="list texts missing in some language",
+        description="Exit 1 when a text key is missing in one of the five languages.",
+    )
     check.set_defaults(func=cmd_check)
     return parser
 

@@ -1,4 +1,4 @@
-"""Which language to answer in: the rules of DESIGN.md, applied to one message at a time.
+"""Which language to answer in: the rules of DESIGN.md, one message at a time.
 
 Order: an explicit choice (sticky); strong evidence in the message (Arabic script, or a detector restricted to
 our five languages, sure enough on a long enough text); the conversation's language; the channel's hint; French.
@@ -18,20 +18,118 @@ from bot.settings import DEFAULT_LANGUAGE, LANGUAGES
 
 # Words that carry no language evidence in a Brussels chat (lower-case, accents stripped).
 NEUTRAL_WORDS = frozenset(
-    """
-    ok okay oke oki okey k kk yes yep yup no non nee ja si oui ouais wa wsh wesh hey hi hello helo hallo
-    yo cc coucou slt salut salam salaam bonjour bjr merci mrc thx thanks thank ty sorry sry pardon bye ciao
-    tchao top cool super nice lol mdr ptdr haha hahaha xd please pls plz stp svp aub jes actiris my bxl
-    hamdoulah hamdullah inchallah wallah bro frr sis fam good bien goed bien bueno vale dag doei adios
-    """.split()
+    [
+        "ok",
+        "okay",
+        "oke",
+        "oki",
+        "okey",
+        "k",
+        "kk",
+        "yes",
+        "yep",
+        "yup",
+        "no",
+        "non",
+        "nee",
+        "ja",
+        "si",
+        "oui",
+        "ouais",
+        "wa",
+        "wsh",
+        "wesh",
+        "hey",
+        "hi",
+        "hello",
+        "helo",
+        "hallo",
+        "yo",
+        "cc",
+        "coucou",
+        "slt",
+        "salut",
+        "salam",
+        "salaam",
+        "bonjour",
+        "bjr",
+        "merci",
+        "mrc",
+        "thx",
+        "thanks",
+        "thank",
+        "ty",
+        "sorry",
+        "sry",
+        "pardon",
+        "bye",
+        "ciao",
+        "tchao",
+        "top",
+        "cool",
+        "super",
+        "nice",
+        "lol",
+        "mdr",
+        "ptdr",
+        "haha",
+        "hahaha",
+        "xd",
+        "please",
+        "pls",
+        "plz",
+        "stp",
+        "svp",
+        "aub",
+        "jes",
+        "actiris",
+        "my",
+        "bxl",
+        "hamdoulah",
+        "hamdullah",
+        "inchallah",
+        "wallah",
+        "bro",
+        "frr",
+        "sis",
+        "fam",
+        "good",
+        "bien",
+        "goed",
+        "bueno",
+        "vale",
+        "dag",
+        "doei",
+        "adios",
+    ]
 )
 
 # Greetings that point to one language, used only when the conversation has no language yet.
 FIRST_CONTACT_GREETINGS = {
-    "bonjour": "fr", "bonsoir": "fr", "salut": "fr", "coucou": "fr", "slt": "fr", "bjr": "fr", "cc": "fr",
-    "hallo": "nl", "hoi": "nl", "dag": "nl", "goeiemiddag": "nl", "goedemiddag": "nl", "goeiemorgen": "nl",
-    "goedemorgen": "nl", "goeienavond": "nl", "hey": "en", "hi": "en", "hello": "en", "good morning": "en",
-    "hola": "es", "buenas": "es", "buenos dias": "es", "buenas tardes": "es", "que tal": "es",
+    "bonjour": "fr",
+    "bonsoir": "fr",
+    "salut": "fr",
+    "coucou": "fr",
+    "slt": "fr",
+    "bjr": "fr",
+    "cc": "fr",
+    "hallo": "nl",
+    "hoi": "nl",
+    "dag": "nl",
+    "goeiemiddag": "nl",
+    "goedemiddag": "nl",
+    "goeiemorgen": "nl",
+    "goedemorgen": "nl",
+    "goeienavond": "nl",
+    "hey": "en",
+    "hi": "en",
+    "hello": "en",
+    "good morning": "en",
+    "hola": "es",
+    "buenas": "es",
+    "buenos dias": "es",
+    "buenas tardes": "es",
+    "que tal": "es",
 }
 
 ARABIC_CHAR = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
@@ -184,4 +282,3 @@ def build_resolver(backend: str = "lingua") -> LanguageResolver:
     """The resolver with the chosen detector (`lingua` by default, `langdetect` as the lighter one)."""
     detector: Detector = LinguaDetector() if backend == "lingua" else LangdetectDetector()
     return LanguageResolver(detector)
-

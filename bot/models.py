@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -32,7 +33,7 @@ def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
 
 
 class Consent(enum.StrEnum):
@@ -72,12 +73,8 @@ class User(Base):
     # The id Rasa and the actions know: never a phone number or a chat id.
     public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
     language: Mapped[str | None] = mapped_column(String(2))
-    language_source: Mapped[LanguageSource] = mapped_column(
-        str_enum(LanguageSource), default=LanguageSource.DEFAULT
-    )
-    consent: Mapped[Consent] = mapped_column(
-        str_enum(Consent), default=Consent.UNKNOWN
-    )
+    language_source: Mapped[LanguageSource] = mapped_column(str_enum(LanguageSource), default=LanguageSource.DEFAULT)
+    consent: Mapped[Consent] = mapped_column(str_enum(Consent), default=Consent.UNKNOWN)
     goal: Mapped[str | None] = mapped_column(String(32))
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

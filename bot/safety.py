@@ -14,18 +14,42 @@ DISTRESS = re.compile(
     "|".join(
         [
             # French
-            r"suicid", r"me tuer", r"(?:veux|vais|envie de) mourir", r"en finir", r"me faire du mal",
-            r"plus envie de vivre", r"(?:veux|vais) plus vivre", r"me scarifi",
+            r"suicid",
+            r"me tuer",
+            r"(?:veux|vais|envie de) mourir",
+            r"en finir",
+            r"me faire du mal",
+            r"plus envie de vivre",
+            r"(?:veux|vais) plus vivre",
+            r"me scarifi",
             # Dutch
-            r"zelfmoord", r"mezelf (?:van kant|iets aan)", r"wil (?:niet meer|dood)", r"niet meer leven",
+            r"zelfmoord",
+            r"mezelf (?:van kant|iets aan)",
+            r"wil (?:niet meer|dood)",
+            r"niet meer leven",
             # English
-            r"kill myself", r"end (?:it all|my life)", r"want to die", r"hurt myself", r"self.?harm",
+            r"kill myself",
+            r"end (?:it all|my life)",
+            r"want to die",
+            r"hurt myself",
+            r"self.?harm",
             r"don.?t want to live",
             # Spanish
-            r"matarme", r"quitarme la vida", r"quiero morir", r"no quiero vivir", r"hacerme dano",
+            r"matarme",
+            r"quitarme la vida",
+            r"quiero morir",
+            r"no quiero vivir",
+            r"hacerme dano",
             # Arabic (MSA and Darija)
-            r"انتحار", r"ننتحر", r"نقتل راسي", r"اقتل نفسي", r"أقتل نفسي", r"بغيت نموت", r"اريد ان اموت",
-            r"أريد أن أموت", r"ما بقيتش بغيت نعيش",
+            r"انتحار",
+            r"ننتحر",
+            r"نقتل راسي",
+            r"اقتل نفسي",
+            r"أقتل نفسي",
+            r"بغيت نموت",
+            r"اريد ان اموت",
+            r"أريد أن أموت",
+            r"ما بقيتش بغيت نعيش",
         ]
     )
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -80,9 +81,17 @@ def processes(settings: Settings) -> list[Process]:
         Process(
             "rasa",
             [
-                str(RASA_BIN), "run", "--enable-api", "--model", str(settings.rasa_model),
-                "--interface", rasa_host, "--port", str(settings.rasa_port),
-                "--endpoints", str(write_endpoints(settings)),
+                str(RASA_BIN),
+                "run",
+                "--enable-api",
+                "--model",
+                str(settings.rasa_model),
+                "--interface",
+                rasa_host,
+                "--port",
+                str(settings.rasa_port),
+                "--endpoints",
+                str(write_endpoints(settings)),
             ],
             rasa_env,
         ),
@@ -116,18 +125,26 @@ def relay(process: Process) -> None:
 def run(settings: Settings, ready_timeout: float = 300.0) -> int:
     """Start everything, say where to chat once healthy, stop everything on Ctrl-C or when one part dies."""
     if not RASA_BIN.exists() or not settings.rasa_model.exists():
-        print("The Rasa environment or model is missing: run `make run` (it sets them up) first.", file=sys.stderr)
+        print(
+            "The Rasa environment or model is missing: run `make run` (it sets them up) first.",
+            file=sys.stderr,
+        )
         return 2
     wanted = [
         (urlsplit(settings.rasa_url).hostname or "127.0.0.1", settings.rasa_port, "RASA_URL"),
-        (urlsplit(settings.action_server_url).hostname or "127.0.0.1", settings.action_server_port,
-         "ACTION_SERVER_URL"),
+        (
+            urlsplit(settings.action_server_url).hostname or "127.0.0.1",
+            settings.action_server_port,
+            "ACTION_SERVER_URL",
+        ),
         (settings.bot_host, settings.bot_port, "BOT_PORT"),
     ]
     for host, port, variable in wanted:
         if not port_free(host, port):
-            print(f"Port {port} on {host} is already in use (another `make run`?). Stop it or set {variable}.",
-                  file=sys.stderr)
+            print(
+                f"Port {port} on {host} is already in use (another `make run`?). Stop it or set {variable}.",
+                file=sys.stderr,
+            )
             return 2
 
     started = time.monotonic()
@@ -141,7 +158,11 @@ def run(settings: Settings, ready_timeout: float = 300.0) -> int:
     signal.signal(signal.SIGTERM, stop)
     for child in children:
         child.popen = subprocess.Popen(
-            child.command, cwd=ROOT, env=child.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            child.command,
+            cwd=ROOT,
+            env=child.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
         )
         threading.Thread(target=relay, args=(child,), daemon=True).start()
@@ -152,15 +173,15 @@ def run(settings: Settings, ready_timeout: float = 300.0) -> int:
     while not stopping.is_set():
         dead = [c for c in children if c.popen and c.popen.poll() is not None]
         if dead:
-            print(f"The {dead[0].name} process stopped (exit {dead[0].popen.returncode}): stopping the others.",  # type: ignore[union-attr]
-                  file=sys.stderr)
+            print(
+                f"The {dead[0].name} process stopped (exit {dead[0].popen.returncode}): stopping the others.",  # type: ignore[union-attr]
+                file=sys.stderr,
+            )
             exit_code = 1
             break
         if not announced:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 announced = httpx.get(health, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                pass
             if announced:
                 banner(settings, time.monotonic() - started)
             elif time.monotonic() - started > ready_timeout:

@@ -6,7 +6,14 @@ import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
-from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot.db import unit_of_work
 from bot.dialogue import Dialogue, Inbound
@@ -25,7 +32,7 @@ COMMANDS = {
 log = logging.getLogger(__name__)
 
 
-def build_application(token: str, base_url: str, dialogue: Dialogue) -> Application:  # type: ignore[type-arg]
+def build_application(token: str, base_url: str, dialogue: Dialogue) -> Application:
     """The Telegram application with our handlers, pointed at `base_url` (Telegram's or a local one)."""
     application = (
         ApplicationBuilder()
@@ -50,14 +57,18 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     text = message.text or ""
     command = COMMANDS.get(text.split(maxsplit=1)[0].split("@")[0].lower()) if text.startswith("/") else None
-    await answer(update, context, Inbound(
-        channel=CHANNEL,
-        user_ref=str(update.effective_chat.id),
-        message_ref=str(update.update_id),
-        text=None if command else text,
-        payload=command,
-        language_hint=update.effective_user.language_code if update.effective_user else None,
-    ))
+    await answer(
+        update,
+        context,
+        Inbound(
+            channel=CHANNEL,
+            user_ref=str(update.effective_chat.id),
+            message_ref=str(update.update_id),
+            text=None if command else text,
+            payload=command,
+            language_hint=update.effective_user.language_code if update.effective_user else None,
+        ),
+    )
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -66,26 +77,34 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None or update.effective_chat is None:
         return
     await query.answer()
-    await answer(update, context, Inbound(
-        channel=CHANNEL,
-        user_ref=str(update.effective_chat.id),
-        message_ref=str(update.update_id),
-        payload=query.data,
-        language_hint=query.from_user.language_code,
-    ))
+    await answer(
+        update,
+        context,
+        Inbound(
+            channel=CHANNEL,
+            user_ref=str(update.effective_chat.id),
+            message_ref=str(update.update_id),
+            payload=query.data,
+            language_hint=query.from_user.language_code,
+        ),
+    )
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Voice notes, stickers, photos...: a kind word saying what the assistant can read."""
     if update.effective_chat is None:
         return
-    await answer(update, context, Inbound(
-        channel=CHANNEL,
-        user_ref=str(update.effective_chat.id),
-        message_ref=str(update.update_id),
-        language_hint=update.effective_user.language_code if update.effective_user else None,
-        readable=False,
-    ))
+    await answer(
+        update,
+        context,
+        Inbound(
+            channel=CHANNEL,
+            user_ref=str(update.effective_chat.id),
+            message_ref=str(update.update_id),
+            language_hint=update.effective_user.language_code if update.effective_user else None,
+            readable=False,
+        ),
+    )
 
 
 async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound) -> None:

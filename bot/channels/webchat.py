@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field, field_validator
 from bot.db import unit_of_work
 from bot.dialogue import Dialogue, Inbound
 from bot.services import messages
+from bot.settings import LANGUAGES
 
 CHANNEL = "web"
 PAGE = Path(__file__).resolve().parent.parent / "static" / "webchat.html"
@@ -56,7 +58,8 @@ class WebMessageOut(BaseModel):
 
 
 def get_dialogue(request: Request) -> Dialogue:
-    return request.app.state.dialogue  # type: ignore[no-any-return]
+    dialogue: Dialogue = request.app.state.dialogue
+    return dialogue
 
 
 def to_out(reply: messages.Reply) -> ReplyOut:
@@ -69,9 +72,18 @@ def to_out(reply: messages.Reply) -> ReplyOut:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def page() -> HTMLResponse:
-    """The chat page."""
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+async def page(request: Request) -> HTMLResponse:
+    """The chat page, with its few interface texts in every language."""
+    texts = request.app.state.dialogue.texts
+    interface = {
+        language: {
+            key: texts.text(f"webchat.{key}", language) for key in ("title", "placeholder", "send", "bot_notice")
+        }
+        for language in LANGUAGES
+    }
+    # Inside a <script> element "</" must not appear; escaping "<" keeps the JSON valid and inert.
+    blob = json.dumps(interface, ensure_ascii=False).replace("<", "\\u003c")
+    return HTMLResponse(PAGE.read_text(encoding="utf-8").replace("__TEXTS__", blob))
 
 
 @router.post("/webchat/api/messages")

@@ -91,9 +91,7 @@ def store_replies(session: Session, inbound: Message, replies: Sequence[Reply]) 
 
 def replies_to(session: Session, inbound_id: int) -> list[Reply]:
     """The replies already stored for an inbound message (what a repeated delivery gets back on the web)."""
-    rows = session.scalars(
-        select(Message).where(Message.reply_to_id == inbound_id).order_by(Message.id)
-    ).all()
+    rows = session.scalars(select(Message).where(Message.reply_to_id == inbound_id).order_by(Message.id)).all()
     return [to_reply(row) for row in rows]
 
 

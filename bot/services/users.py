@@ -15,8 +15,10 @@ class UnknownUser(LookupError):
 
 def identify(session: Session, channel: str, external_id: str) -> tuple[User, bool]:
     """The user behind a channel identity, created on first contact; True when just created."""
-    query = select(User).join(ChannelIdentity).where(
-        ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
+    query = (
+        select(User)
+        .join(ChannelIdentity)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
     )
     user = session.scalars(query).one_or_none()
     if user is not None:

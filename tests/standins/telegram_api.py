@@ -125,9 +125,7 @@ def _decode_param(name: str, value: Any) -> Any:
 
 def _parse_multipart(content_type: str, body: bytes) -> JSONDict:
     """Parse multipart/form-data with the stdlib (Starlette would need python-multipart)."""
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body
-    )
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     fields: JSONDict = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -416,9 +414,7 @@ class TelegramApiStandin:
     # -- helpers (call with the lock held) ---------------------------------------------
 
     def _sent_to(self, chat_id: int | None) -> list[JSONDict]:
-        return [
-            copy.deepcopy(record) for record in self._sent if chat_id is None or record["chat_id"] == chat_id
-        ]
+        return [copy.deepcopy(record) for record in self._sent if chat_id is None or record["chat_id"] == chat_id]
 
     def _wait_failure(self, chat_id: int, count: int, timeout: float) -> str:
         got = [(r["method"], r["text"]) for r in self._sent_to(chat_id)]
@@ -428,13 +424,9 @@ class TelegramApiStandin:
             f" {got}; other chats with messages: {others}; calls: {[c[0] for c in self._calls]}"
         )
 
-    def _user(
-        self, chat_id: int, *, first_name: str | None = None, language_code: str | None = None
-    ) -> JSONDict:
+    def _user(self, chat_id: int, *, first_name: str | None = None, language_code: str | None = None) -> JSONDict:
         """The private chat's user, remembering the latest name and language."""
-        user = self._users.setdefault(
-            chat_id, {"id": chat_id, "is_bot": False, "first_name": first_name or "Sam"}
-        )
+        user = self._users.setdefault(chat_id, {"id": chat_id, "is_bot": False, "first_name": first_name or "Sam"})
         if first_name is not None:
             user["first_name"] = first_name
         if language_code is not None:
@@ -525,9 +517,7 @@ class TelegramApiStandin:
                 failures = self._failures.get(name.lower())
                 if failures:
                     retry_after = failures.pop(0)
-                    raise ApiError(
-                        429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
-                    )
+                    raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
                 if not is_async:
                     result = handler(params)
             if is_async:

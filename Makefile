@@ -1,0 +1,42 @@
+# `make run` sets everything up and starts the assistant; `make test` sets everything up and runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+RASA := RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 .venv-rasa/bin/rasa
+
+.PHONY: help setup run test test-rasa test-python lint bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+setup:  ## both Python environments, the trained model, the database (cached by a hash of their inputs)
+	@bash scripts/setup.sh
+
+run: setup  ## start Rasa, the action server and the gateway; chat at http://127.0.0.1:8000/
+	@.venv/bin/python -m bot run
+
+test: setup lint test-rasa test-python  ## every test: lint, Rasa data and conversation stories, Python tests
+
+lint:  ## ruff, mypy and the texts check
+	.venv/bin/ruff check bot actions tests
+	.venv/bin/mypy
+	.venv/bin/python -m bot check-texts
+
+test-rasa:  ## rasa data validate, then the conversation stories of every language against the trained model
+	$(RASA) data validate --domain domain --data nlu_data dialogues --config config.yml --quiet
+	$(RASA) test core --model models/current.tar.gz --stories tests/conversations --out results/core \
+	  --fail-on-prediction-errors --quiet --no-plot
+
+test-python:  ## unit, service, action and end-to-end tests (pytest)
+	.venv/bin/python -m pytest
+
+bench: setup  ## benchmarks: NLU, language resolution, latency and memory (prints figures)
+	.venv/bin/python -m tests.bench
+
+lock:  ## re-resolve both locks after changing pyproject.toml or requirements/rasa.in
+	.venv/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements/app.lock
+	.venv/bin/uv pip compile requirements/rasa.in --generate-hashes --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 -o requirements/rasa.lock
+
+clean:  ## remove local state (database, model link, results); the cache stays
+	rm -rf data results models .venv .venv-rasa
