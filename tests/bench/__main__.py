@@ -1,0 +1,210 @@
+"""`make bench`: figures for the NLU, the language resolver, latency and memory, each next to its baseline.
+
+Prints figures; asserts nothing. Run with `.venv/bin/python -m tests.bench [nlu|language|latency ...]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import yaml
+
+from bot.settings import LANGUAGES, ROOT
+
+TABLE = ROOT / "tests" / "data" / "language_messages.yml"
+
+
+def heading(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 70 - len(title)), flush=True)
+
+
+def bench_nlu(folds: int) -> None:
+    """Cross-validated intent accuracy and macro-F1 per language: the Rasa model and a TF-IDF baseline."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.pipeline import make_pipeline, make_union
+
+    heading(f"NLU: {folds}-fold cross-validation, intents, per language")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cv.json"
+        started = time.monotonic()
+        subprocess.run(
+            [
+                str(ROOT / ".venv-rasa" / "bin" / "python"),
+                str(ROOT / "tests" / "bench" / "nlu_cv.py"),
+                str(out),
+                "--folds",
+                str(folds),
+            ],
+            cwd=ROOT,
+            check=True,
+            env={
+                "RASA_TELEMETRY_ENABLED": "false",
+                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(Path.home()),
+            },
+            stdout=subprocess.DEVNULL,
+        )
+        rows = json.loads(out.read_text("utf-8"))
+    print(f"({len(rows)} examples, Rasa cross-validation took {time.monotonic() - started:.0f} s)")
+    baseline: dict[int, str] = {}
+    for k in range(folds):
+        train = [r for r in rows if r["fold"] != k]
+        test_index = [i for i, r in enumerate(rows) if r["fold"] == k]
+        model = make_pipeline(
+            make_union(
+                TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+            ),
+            LogisticRegression(max_iter=2000, C=10),
+        )
+        model.fit([r["text"] for r in train], [r["intent"] for r in train])
+        for i, guess in zip(test_index, model.predict([rows[i]["text"] for i in test_index]), strict=True):
+            baseline[i] = guess
+    print(f"{'language':<10}{'n':>6}{'Rasa acc':>10}{'Rasa F1':>10}{'fallback':>10}{'TF-IDF acc':>12}{'TF-IDF F1':>11}")
+    for language in (*LANGUAGES, "all"):
+        index = [i for i, r in enumerate(rows) if language in (r["language"], "all")]
+        truth = [rows[i]["intent"] for i in index]
+        rasa = [rows[i]["predicted"] for i in index]
+        base = [baseline[i] for i in index]
+        labels = sorted(set(truth))
+        print(
+            f"{language:<10}{len(index):>6}{accuracy_score(truth, rasa):>10.3f}"
+            f"{f1_score(truth, rasa, labels=labels, average='macro', zero_division=0):>10.3f}"
+            f"{sum(p == 'nlu_fallback' for p in rasa) / len(rasa):>10.3f}"
+            f"{accuracy_score(truth, base):>12.3f}"
+            f"{f1_score(truth, base, labels=labels, average='macro', zero_division=0):>11.3f}"
+        )
+    print("(Rasa's figures count `nlu_fallback` as a miss: that is what a young person gets.)")
+
+
+def bench_language() -> None:
+    """The resolver (lingua, and langdetect inside the same rules) next to langdetect alone."""
+    from bot.language import LangdetectDetector, LanguageResolver, LinguaDetector
+    from bot.models import LanguageSource
+
+    heading("Language of short messages")
+    rows = yaml.safe_load(TABLE.read_text("utf-8"))
+    langdetect = LangdetectDetector()
+
+    def alone(text: str) -> str:
+        scores = langdetect.scores(text)
+        return max(scores, key=scores.__getitem__) if scores else "fr"
+
+    def with_rules(resolver: LanguageResolver) -> callable:  # type: ignore[valid-type]
+        def guess(row: dict) -> str:
+            current = row.get("current")
+            return resolver.resolve(
+                row["text"], current=current, current_source=LanguageSource.DETECTED if current else None
+            ).language
+
+        return guess
+
+    candidates = {
+        "langdetect alone (no rules, no context)": lambda row: alone(row["text"]),
+        "resolver with langdetect": with_rules(LanguageResolver(langdetect)),
+        "resolver with lingua (the one in use)": with_rules(LanguageResolver(LinguaDetector())),
+    }
+    kinds = {"first message": lambda r: not r.get("current"), "running conversation": lambda r: bool(r.get("current"))}
+    print(f"({len(rows)} messages from tests/data/language_messages.yml)")
+    print(f"{'':<42}{'all':>8}" + "".join(f"{k:>22}" for k in kinds))
+    for name, guess in candidates.items():
+        right = [guess(r) == r["expected"] for r in rows]
+        parts = [statistics.mean(ok for ok, r in zip(right, rows, strict=True) if keep(r)) for keep in kinds.values()]
+        print(f"{name:<42}{statistics.mean(right):>8.3f}" + "".join(f"{p:>22.3f}" for p in parts))
+        per_language = defaultdict(list)
+        for ok, r in zip(right, rows, strict=True):
+            per_language[r["expected"]].append(ok)
+        print(f"{'':<42}" + "  ".join(f"{lang} {statistics.mean(v):.2f}" for lang, v in sorted(per_language.items())))
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(c) for c in text]
+    return found
+
+
+def bench_latency(count: int) -> None:
+    """Messages one after the other through the gateway, next to the same messages straight to Rasa."""
+    from tests.stack import start_stack
+
+    heading(f"Latency: {count} sequential messages")
+    texts = [r["text"] for r in yaml.safe_load(TABLE.read_text("utf-8"))][:count]
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = start_stack(Path(tmp))
+        try:
+            print(f"start to ready (`python -m bot run` until /healthz is 200): {stack.seconds_to_ready:.1f} s")
+            with httpx.Client(timeout=60) as client:
+                for text in texts[:5]:  # warm-up, not counted
+                    client.post(f"{stack.rasa_url}/webhooks/rest/webhook", json={"sender": "warm", "message": text})
+                gateway, rasa = [], []
+                for i, text in enumerate(texts):
+                    body = {"client_id": f"bench-{i // 10:04d}", "message_id": uuid.uuid4().hex, "text": text}
+                    started = time.perf_counter()
+                    client.post(f"{stack.url}/webchat/api/messages", json=body).raise_for_status()
+                    gateway.append((time.perf_counter() - started) * 1000)
+                for i, text in enumerate(texts):
+                    body = {"sender": f"direct-{i // 10:04d}", "message": text, "metadata": {"language": "fr"}}
+                    started = time.perf_counter()
+                    client.post(f"{stack.rasa_url}/webhooks/rest/webhook", json=body).raise_for_status()
+                    rasa.append((time.perf_counter() - started) * 1000)
+            print(f"{'':<34}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
+            for name, values in (("through the gateway (web chat)", gateway), ("straight to Rasa REST", rasa)):
+                print(
+                    f"{name:<34}{percentile(values, 50):>10.0f}{percentile(values, 95):>10.0f}"
+                    f"{statistics.mean(values):>10.0f}"
+                )
+            heading("Memory (RSS) after the run")
+            for pid in children(stack.process.pid):
+                command = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+                name = "rasa" if "rasa run" in command else "action server" if "rasa_sdk" in command else "gateway"
+                total = rss_mb(pid) + sum(rss_mb(c) for c in children(pid))
+                print(f"{name:<16}{total:>8.0f} MB")
+            print(f"{'supervisor':<16}{rss_mb(stack.process.pid):>8.0f} MB")
+        finally:
+            stack.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    parser.add_argument("parts", nargs="*", default=["language", "latency", "nlu"], help="language latency nlu")
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=200)
+    args = parser.parse_args()
+    if "language" in args.parts:
+        bench_language()
+    if "latency" in args.parts:
+        bench_latency(args.messages)
+    if "nlu" in args.parts:
+        bench_nlu(args.folds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
