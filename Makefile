@@ -23,8 +23,8 @@ lint:  ## ruff, mypy and the texts check
 
 test-rasa:  ## rasa data validate, then the conversation stories of every language against the trained model
 	$(RASA) data validate --domain domain --data nlu_data dialogues --config config.yml --quiet
-	$(RASA) test core --model models/current.tar.gz --stories tests/conversations --out results/core \
-	  --fail-on-prediction-errors --quiet --no-plot
+	$(RASA) test core --e2e --model models/current.tar.gz --stories tests/conversations --out results/core --fail-on-prediction-errors \
+	  --quiet --no-plot
 
 test-python:  ## unit, service, action and end-to-end tests (pytest)
 	.venv/bin/python -m pytest

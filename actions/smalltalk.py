@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-NOT_UNDERSTOOD = "nlu_fallback"
+NOT_UNDERSTOOD = ("nlu_fallback", "gibberish")
 
 
 def misunderstood_in_a_row(tracker: Tracker) -> int:
@@ -17,7 +17,7 @@ def misunderstood_in_a_row(tracker: Tracker) -> int:
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
-        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != NOT_UNDERSTOOD:
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") not in NOT_UNDERSTOOD:
             break
         count += 1
     return count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -104,6 +105,13 @@ def processes(settings: Settings) -> list[Process]:
     ]
 
 
+def _detach() -> None:
+    """In the child: its own session (Ctrl-C reaches only us), and death with us if we are killed."""
+    os.setsid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def port_free(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -163,8 +171,9 @@ def run(settings: Settings, ready_timeout: float = 300.0) -> int:
             env=child.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+            preexec_fn=_detach,  # safe: no other thread runs until every child is started
         )
+    for child in children:
         threading.Thread(target=relay, args=(child,), daemon=True).start()
 
     health = f"http://{settings.bot_host}:{settings.bot_port}/healthz"

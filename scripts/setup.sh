@@ -80,8 +80,8 @@ if [[ ! -f "$MODEL" ]]; then
   mkdir -p "$CACHE/models"
   RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 .venv-rasa/bin/rasa train \
     --config config.yml --domain domain --data nlu_data dialogues \
-    --out "$CACHE/models" --fixed-model-name "model-$MODEL_KEY.partial" --quiet
-  mv "$CACHE/models/model-$MODEL_KEY.partial.tar.gz" "$MODEL"
+    --out "$CACHE/models" --fixed-model-name "partial-$MODEL_KEY" --quiet
+  mv "$CACHE/models/partial-$MODEL_KEY.tar.gz" "$MODEL"
 fi
 ln -sfn "$MODEL" models/current.tar.gz
 

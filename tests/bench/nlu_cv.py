@@ -65,12 +65,12 @@ def main() -> int:
     results = []
     for k in range(args.folds):
         with tempfile.TemporaryDirectory() as tmp:
-            train = TrainingData([m for (_, m), f in zip(rows, fold) if f != k]).merge(synonyms)
+            train = TrainingData([m for (_, m), f in zip(rows, fold, strict=True) if f != k]).merge(synonyms)
             RasaYAMLWriter().dump(Path(tmp) / "nlu.yml", train)
             model = train_nlu(str(ROOT / "config.yml"), str(Path(tmp) / "nlu.yml"), str(Path(tmp) / "models"))
-            test = [(lang, m) for (lang, m), f in zip(rows, fold) if f == k]
+            test = [(lang, m) for (lang, m), f in zip(rows, fold, strict=True) if f == k]
             predicted = asyncio.run(predict(str(model), [m.get("text") for _, m in test]))
-        for (language, message), guess in zip(test, predicted):
+        for (language, message), guess in zip(test, predicted, strict=True):
             results.append(
                 {
                     "fold": k,
