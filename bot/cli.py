@@ -30,9 +30,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # quiet unless something is wrong
     from bot.migrate import upgrade
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is enough
     upgrade(get_settings().database_url, args.revision)
     return 0
 

@@ -52,68 +52,53 @@ def build_application(token: str, base_url: str, dialogue: Dialogue) -> Applicat
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A typed message (commands included: /start is a first contact like any other)."""
-    message = update.effective_message
-    if message is None or update.effective_chat is None:
+    text = update.effective_message.text if update.effective_message else None
+    if not text:
         return
-    text = message.text or ""
     command = COMMANDS.get(text.split(maxsplit=1)[0].split("@")[0].lower()) if text.startswith("/") else None
-    await answer(
-        update,
-        context,
-        Inbound(
-            channel=CHANNEL,
-            user_ref=str(update.effective_chat.id),
-            message_ref=str(update.update_id),
-            text=None if command else text,
-            payload=command,
-            language_hint=update.effective_user.language_code if update.effective_user else None,
-        ),
-    )
+    await answer(update, context, text=None if command else text, payload=command)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A tapped inline button: its callback data is the dialogue payload."""
     query = update.callback_query
-    if query is None or update.effective_chat is None:
+    if query is None:
         return
     await query.answer()
-    await answer(
-        update,
-        context,
-        Inbound(
-            channel=CHANNEL,
-            user_ref=str(update.effective_chat.id),
-            message_ref=str(update.update_id),
-            payload=query.data,
-            language_hint=query.from_user.language_code,
-        ),
-    )
+    await answer(update, context, payload=query.data)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Voice notes, stickers, photos...: a kind word saying what the assistant can read."""
+    await answer(update, context, readable=False)
+
+
+async def answer(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    *,
+    text: str | None = None,
+    payload: str | None = None,
+    readable: bool = True,
+) -> None:
+    """Run the dialogue on this update and send its replies to the chat."""
     if update.effective_chat is None:
         return
-    await answer(
-        update,
-        context,
-        Inbound(
-            channel=CHANNEL,
-            user_ref=str(update.effective_chat.id),
-            message_ref=str(update.update_id),
-            language_hint=update.effective_user.language_code if update.effective_user else None,
-            readable=False,
-        ),
+    user = update.effective_user
+    inbound = Inbound(
+        channel=CHANNEL,
+        user_ref=str(update.effective_chat.id),
+        message_ref=str(update.update_id),  # Telegram may deliver an update twice: its id is the dedup key
+        text=text,
+        payload=payload,
+        language_hint=user.language_code if user else None,
+        readable=readable,
     )
-
-
-async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE, inbound: Inbound) -> None:
-    """Run the dialogue and send its replies to the chat."""
     dialogue: Dialogue = context.bot_data["dialogue"]
     outcome = await dialogue.handle(inbound)
     if outcome.duplicate:
         return
-    chat_id = int(inbound.user_ref)
+    chat_id = update.effective_chat.id
     for reply in outcome.replies:
         for chunk, markup in render(reply):
             sent = await context.bot.send_message(chat_id, chunk, reply_markup=markup)
