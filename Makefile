@@ -18,6 +18,7 @@ test: setup lint test-rasa test-python  ## every test: lint, Rasa data and conve
 
 lint:  ## ruff, mypy and the texts check
 	.venv/bin/ruff check bot actions tests
+	.venv/bin/ruff format --check bot actions tests
 	.venv/bin/mypy
 	.venv/bin/python -m bot check-texts
 

@@ -15,8 +15,9 @@ def test_missing_python_3_10_is_named_with_what_to_install(tmp_path: Path) -> No
     bin_dir.mkdir()
     # Only the application's Python and the basic tools: no python3.10, no pyenv, no uv.
     app_python = Path(os.path.realpath(sys.executable))
-    base_python = Path(subprocess.check_output([app_python, "-c", "import sys; print(sys._base_executable)"],
-                                               text=True).strip())
+    base_python = Path(
+        subprocess.check_output([app_python, "-c", "import sys; print(sys._base_executable)"], text=True).strip()
+    )
     (bin_dir / "python3.11").symlink_to(os.path.realpath(base_python))
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "setup.sh")],
