@@ -16,11 +16,10 @@ run: setup  ## start Rasa, the action server and the gateway; chat at http://127
 
 test: setup lint test-rasa test-python  ## every test: lint, Rasa data and conversation stories, Python tests
 
-lint:  ## ruff, mypy and the texts check
+lint:  ## ruff (lint and format) and mypy
 	.venv/bin/ruff check bot actions tests
 	.venv/bin/ruff format --check bot actions tests
 	.venv/bin/mypy
-	.venv/bin/python -m bot check-texts
 
 test-rasa:  ## rasa data validate, then the conversation stories of every language against the trained model
 	$(RASA) data validate --domain domain --data nlu_data dialogues --config config.yml --quiet

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
 from bot.models import User
 from bot.services import users
-from bot.settings import DEFAULT_LANGUAGE, LANGUAGES, get_settings
+from bot.settings import get_settings
 
 
 @lru_cache
@@ -30,13 +30,6 @@ def user_of(tracker: Tracker) -> Iterator[tuple[Session, User | None]]:
         except users.UnknownUser:
             user = None
         yield session, user
-
-
-def language_of(tracker: Tracker) -> str:
-    """The reply language the gateway resolved for the latest message."""
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    language = metadata.get("language") or tracker.get_slot("language")
-    return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def latest_entity(tracker: Tracker, entity: str, allowed: tuple[str, ...]) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.language import LanguageResolver
-from bot.models import MessageStatus
+from bot.models import Message, MessageStatus
 from bot.privacy import redact_national_numbers
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.safety import sounds_like_distress
@@ -100,7 +100,7 @@ class Dialogue:
                 replies.insert(0, self.render_key("utter_crisis", language))
 
         with unit_of_work(self.sessions) as session:
-            inbound_row = session.get_one(messages.Message, inbound_id)
+            inbound_row = session.get_one(Message, inbound_id)
             replies = messages.store_replies(session, inbound_row, replies)
             if engine_down:
                 inbound_row.status = MessageStatus.RECEIVED  # answered for real once Rasa is back

@@ -76,7 +76,7 @@ MODEL_INPUTS=$(find config.yml domain nlu_data dialogues -type f -name '*.yml' |
 MODEL_KEY=$(hash_of requirements/rasa.lock $MODEL_INPUTS <(echo "$MODEL_INPUTS"))
 MODEL="$CACHE/models/model-$MODEL_KEY.tar.gz"
 if [[ ! -f "$MODEL" ]]; then
-  say "Training the Rasa model (inputs changed); about two minutes"
+  say "Training the Rasa model (its inputs changed); about four minutes"
   mkdir -p "$CACHE/models"
   RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 .venv-rasa/bin/rasa train \
     --config config.yml --domain domain --data nlu_data dialogues \
