@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -39,24 +40,29 @@ def bench_nlu(folds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cv.json"
         started = time.monotonic()
-        subprocess.run(
-            [
-                str(ROOT / ".venv-rasa" / "bin" / "python"),
-                str(ROOT / "tests" / "bench" / "nlu_cv.py"),
-                str(out),
-                "--folds",
-                str(folds),
-            ],
-            cwd=ROOT,
-            check=True,
-            env={
-                "RASA_TELEMETRY_ENABLED": "false",
-                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-                "PATH": "/usr/bin:/bin",
-                "HOME": str(Path.home()),
-            },
-            stdout=subprocess.DEVNULL,
-        )
+        log = Path(tmp) / "cv.log"
+        with log.open("wb") as sink:  # Rasa and TensorFlow are chatty: their output goes to a file
+            finished = subprocess.run(
+                [
+                    str(ROOT / ".venv-rasa" / "bin" / "python"),
+                    str(ROOT / "tests" / "bench" / "nlu_cv.py"),
+                    str(out),
+                    "--folds",
+                    str(folds),
+                ],
+                cwd=ROOT,
+                env={
+                    "RASA_TELEMETRY_ENABLED": "false",
+                    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+                    "PATH": "/usr/bin:/bin",
+                    "HOME": str(Path.home()),
+                },
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        if finished.returncode != 0:
+            print(log.read_text(errors="replace")[-3000:])
+            raise SystemExit("the NLU cross-validation failed")
         rows = json.loads(out.read_text("utf-8"))
     print(f"({len(rows)} examples, Rasa cross-validation took {time.monotonic() - started:.0f} s)")
     baseline: dict[int, str] = {}
@@ -103,7 +109,7 @@ def bench_language() -> None:
         scores = langdetect.scores(text)
         return max(scores, key=scores.__getitem__) if scores else "fr"
 
-    def with_rules(resolver: LanguageResolver) -> callable:  # type: ignore[valid-type]
+    def with_rules(resolver: LanguageResolver) -> Callable[[dict], str]:
         def guess(row: dict) -> str:
             current = row.get("current")
             return resolver.resolve(
