@@ -49,15 +49,22 @@ def folds_of(rows: list[tuple[str, object]], folds: int, seed: int = 13) -> list
     return assignment
 
 
-async def predict(model: str, texts: list[str]) -> list[str]:
+async def predict(model: str, texts: list[str]) -> list[tuple[str, str]]:
+    """(what the model answers, its best intent other than `nlu_fallback`) for each text."""
     agent = Agent.load(model)
-    return [(await agent.parse_message(text))["intent"]["name"] for text in texts]
+    found = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        ranking = [r["name"] for r in parsed.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+        found.append((parsed["intent"]["name"], ranking[0] if ranking else parsed["intent"]["name"]))
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--config", default=str(ROOT / "config.yml"))
     args = parser.parse_args()
     rows = examples()
     fold = folds_of(rows, args.folds)
@@ -67,10 +74,10 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             train = TrainingData([m for (_, m), f in zip(rows, fold, strict=True) if f != k]).merge(synonyms)
             RasaYAMLWriter().dump(Path(tmp) / "nlu.yml", train)
-            model = train_nlu(str(ROOT / "config.yml"), str(Path(tmp) / "nlu.yml"), str(Path(tmp) / "models"))
+            model = train_nlu(args.config, str(Path(tmp) / "nlu.yml"), str(Path(tmp) / "models"))
             test = [(lang, m) for (lang, m), f in zip(rows, fold, strict=True) if f == k]
             predicted = asyncio.run(predict(str(model), [m.get("text") for _, m in test]))
-        for (language, message), guess in zip(test, predicted, strict=True):
+        for (language, message), (guess, top) in zip(test, predicted, strict=True):
             results.append(
                 {
                     "fold": k,
@@ -78,6 +85,7 @@ def main() -> int:
                     "text": message.get("text"),
                     "intent": message.get("intent"),
                     "predicted": guess,
+                    "top": top,
                 }
             )
         print(f"fold {k + 1}/{args.folds} done", file=sys.stderr, flush=True)
