@@ -28,7 +28,9 @@ def postgres_available() -> bool:
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped afterwards."""
     if not postgres_available():
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN}")
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN}: start it (see README) or deselect with -m 'not postgres'"
+        )
     name = f"neet_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.models import Consent, ConsentRecord, Conversation, Direction, Message, User
@@ -22,13 +22,12 @@ def record_consent(session: Session, user: User, granted: bool) -> None:
 def forget_personal_data(session: Session, user: User) -> None:
     """Erase what the young person told us (their messages' text, their goal); keep the bare log lines."""
     user.goal = None
-    conversation_ids = [c.id for c in session.query(Conversation.id).filter(Conversation.user_id == user.id)]
-    if conversation_ids:
-        session.execute(
-            update(Message)
-            .where(Message.conversation_id.in_(conversation_ids), Message.direction == Direction.IN)
-            .values(text=None, payload=None)
-        )
+    conversations = select(Conversation.id).where(Conversation.user_id == user.id)
+    session.execute(
+        update(Message)
+        .where(Message.conversation_id.in_(conversations), Message.direction == Direction.IN)
+        .values(text=None, payload=None)
+    )
 
 
 def may_keep(user: User) -> bool:
