@@ -108,6 +108,16 @@ def bench_nlu(folds: int, config: str, cv_json: str | None = None) -> None:
             f"{accuracy_score(truth, base):>12.3f}"
             f"{f1_score(truth, base, labels=labels, average='macro', zero_division=0):>11.3f}"
         )
+    from bot.safety import sounds_like_distress
+
+    crisis = [r for r in rows if r["intent"] == "crisis"]
+    others = [r for r in rows if r["intent"] != "crisis"]
+    print(
+        f"crisis recall on held-out messages: model {statistics.mean(r['predicted'] == 'crisis' for r in crisis):.2f},"
+        f" word list {statistics.mean(sounds_like_distress(r['text']) for r in crisis):.2f},"
+        f" either {statistics.mean(r['predicted'] == 'crisis' or sounds_like_distress(r['text']) for r in crisis):.2f}"
+        f"; word-list alarms on other intents {sum(sounds_like_distress(r['text']) for r in others)}/{len(others)}"
+    )
     print("(Rasa acc and F1 count `nlu_fallback` as a miss: that is what a young person gets; top acc is the")
     print(" model's best intent had there been no fallback threshold.)")
 

@@ -38,12 +38,44 @@ def test_other_numbers_are_kept(text: str) -> None:
         "quiero morir ya",
         "بغيت ننتحر",
         "ما بقيتش بغيت نعيش",
+        # violence at home
+        "mon beau pere me frappe tous les soirs",
+        "mijn vader slaat mij",
+        "my brother beats me when hes drunk",
+        "mi padre me pega",
+        "خويا كيضربني",
+        # nowhere to sleep tonight
+        "je suis a la rue depuis lundi",
+        "ik slaap buiten vannacht",
+        "i have nowhere to sleep",
+        "no tengo donde dormir",
+        "كنعس فالزنقة",
+        # self-harm and overdose
+        "j'ai avale tous mes cachets",
+        "ik wil mezelf pijn doen",
+        "i cut myself again",
+        "me he vuelto a cortar los brazos",
+        "جرحت راسي البارح",
     ],
 )
 def test_distress_is_recognised_in_every_language(text: str) -> None:
     assert sounds_like_distress(text)
 
 
-@pytest.mark.parametrize("text", ["je cherche un taf", "ik wil werken", "this job is killing me lol", None, ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "je cherche un taf",
+        "ik wil werken",
+        "this job is killing me lol",
+        "worden mijn berichten opgeslagen?",
+        "ik wil niet meer gecontacteerd worden",
+        "je travaille dans la rue neuve",
+        "vivo cerca de la estacion",
+        "كنعيش فبروكسيل",
+        None,
+        "",
+    ],
+)
 def test_ordinary_messages_are_not_distress(text: str | None) -> None:
     assert not sounds_like_distress(text)
