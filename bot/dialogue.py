@@ -112,6 +112,10 @@ class Dialogue:
     def render_key(self, key: str, language: str) -> Reply:
         return Reply(self.texts.text(key, language), language, key=key)
 
+    def write(self, key: str, language: str) -> str:
+        """The text of a locale key; anything else (an action's own words) passes through as it is."""
+        return self.texts.text(key, language) if self.texts.has(key) else key
+
     def render(self, bot_messages: list[dict[str, Any]], language: str) -> list[Reply]:
         """Rasa's messages (text keys and button-title keys) written out in the young person's language."""
         replies = []
@@ -122,14 +126,11 @@ class Dialogue:
             key = message.get("text")
             if not key:
                 continue
-            text = self.texts.text(key, language) if self.texts.has(key) else key
+            known = self.texts.has(key)
             buttons = tuple(
-                Button(
-                    self.texts.text(b["title"], language) if self.texts.has(b["title"]) else b["title"],
-                    b["payload"],
-                )
+                Button(self.write(b["title"], language), b["payload"])
                 for b in message.get("buttons") or []
                 if b.get("title") and b.get("payload")
             )
-            replies.append(Reply(text, language, buttons, key=key if self.texts.has(key) else None))
+            replies.append(Reply(self.write(key, language), language, buttons, key=key if known else None))
         return replies
