@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
 from bot.models import User
 from bot.services import users
-from bot.settings import get_settings
+from bot.settings import DEFAULT_LANGUAGE, LANGUAGES, get_settings
 
 
 @lru_cache
@@ -43,3 +43,21 @@ def latest_entity(tracker: Tracker, entity: str, allowed: tuple[str, ...]) -> st
 def latest_intent(tracker: Tracker) -> str | None:
     """The intent of the latest message (from a button payload too, which has no ranking)."""
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def language_of(tracker: Tracker) -> str:
+    """The reply language the gateway resolved for the latest message (its metadata), else the slot, else French."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            language = (event.get("metadata") or {}).get("language")
+            if language in LANGUAGES:
+                return str(language)
+            break
+    slot = tracker.get_slot("language")
+    return slot if slot in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def typed_text(tracker: Tracker) -> str:
+    """What the young person typed in the latest message ('' for a tapped button, whose text is its payload)."""
+    text = (tracker.latest_message or {}).get("text") or ""
+    return "" if text.startswith("/") else text

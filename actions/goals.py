@@ -9,65 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.deps import latest_entity, user_of
-from bot.language import fold
-from bot.services.profile import GOALS, set_goal
-
-# When the model finds the intent but not the words, these stems (accents folded) still tell the goal.
-GOAL_WORDS = {
-    "self_employment": (
-        "entreprise",
-        "business",
-        "independant",
-        "eigen zaak",
-        "zelfstandig",
-        "negocio",
-        "emprend",
-        "autonomo",
-        "own activity",
-        "mon activite",
-        "مشروع",
-    ),
-    "internship": ("stage", "internship", "practicas", "stagiair", "ستاج", "تدريب", "تربص"),
-    "training": ("formation", "opleiding", "training", "formacion", "curso", "cursus", "course", "تكوين"),
-    "studies": (
-        "etude",
-        "ecole",
-        "school",
-        "studie",
-        "study",
-        "estudi",
-        "universi",
-        "نقرا",
-        "دراسة",
-        "الدراسة",
-    ),
-    "job": (
-        "taf",
-        "boulot",
-        "travail",
-        "job",
-        "werk",
-        "work",
-        "trabajo",
-        "curro",
-        "chamba",
-        "laburo",
-        "خدمة",
-        "نخدم",
-        "عمل",
-        "شغل",
-    ),
-    "unsure": ("jsp", "sais pas", "idk", "geen idee", "weet niet", "ni idea", "no se", "ماعرفتش", "ما عرفتش"),
-}
-
-
-def goal_from_words(text: str) -> str | None:
-    """The goal a message names in everyday words, if any (more specific goals are tried first)."""
-    folded = fold(text)
-    for goal, stems in GOAL_WORDS.items():
-        if any(stem in folded for stem in stems):
-            return goal
-    return None
+from bot.services.profile import GOALS, goal_from_words, set_goal
 
 
 class ActionSetGoal(Action):

@@ -47,6 +47,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def cmd_knowledge(args: argparse.Namespace) -> int:
+    """Check the knowledge files; list the facts still to confirm."""
+    from bot.knowledge import KnowledgeError, load_knowledge
+
+    folder = get_settings().knowledge_dir
+    try:
+        known = load_knowledge(folder)
+    except KnowledgeError as error:
+        print(f"The knowledge files in {folder} have problems:\n{error}")
+        return 1
+    print(
+        f"{folder}: {len(known.communes)} communes, {len(known.partners)} partners, {len(known.topics)} Actiris topics"
+    )
+    to_check = known.to_check()
+    if to_check:
+        print(f"{len(to_check)} entries with facts to confirm (field: note):")
+        print("\n".join(f"  {line}" for line in to_check))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="The Brussels youth employment assistant.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -80,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit 1 when a text key is missing in one of the five languages.",
     )
     check.set_defaults(func=cmd_check)
+
+    knowledge = commands.add_parser(
+        "knowledge",
+        help="check the knowledge files and list the facts still to confirm",
+        description="Exit 1 when a file of KNOWLEDGE_DIR breaks the schema; the message names file, entry and field.",
+    )
+    knowledge.set_defaults(func=cmd_knowledge)
     return parser
 
 

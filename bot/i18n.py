@@ -24,7 +24,7 @@ class Catalog:
 
     texts: dict[str, dict[str, str]]
 
-    def text(self, key: str, language: str, **values: Any) -> str:
+    def text(self, key: str, language: str, /, **values: Any) -> str:
         """The text for `key` in `language` (French if that language lacks it), placeholders filled in."""
         table = self.texts.get(language) or self.texts[DEFAULT_LANGUAGE]
         template = table.get(key) or self.texts[DEFAULT_LANGUAGE].get(key)

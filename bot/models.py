@@ -76,6 +76,8 @@ class User(Base):
     language_source: Mapped[LanguageSource] = mapped_column(str_enum(LanguageSource), default=LanguageSource.DEFAULT)
     consent: Mapped[Consent] = mapped_column(str_enum(Consent), default=Consent.UNKNOWN)
     goal: Mapped[str | None] = mapped_column(String(32))
+    # The partner organisation they chose (an id of knowledge/partners.yml); booking and handoff start from it.
+    partner: Mapped[str | None] = mapped_column(String(40))
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = Field("development", alias="APP_ENV")
     data_dir: Path = Field(ROOT / "data", alias="DATA_DIR")
+    knowledge_dir: Path = Field(ROOT / "knowledge", alias="KNOWLEDGE_DIR")
     database_url: str = Field("", alias="DATABASE_URL")
 
     bot_host: str = Field("127.0.0.1", alias="BOT_HOST")

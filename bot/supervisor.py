@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
+from bot.knowledge import KnowledgeError, load_knowledge
 from bot.settings import ROOT, Settings
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -132,6 +133,11 @@ def relay(process: Process) -> None:
 
 def run(settings: Settings, ready_timeout: float = 300.0) -> int:
     """Start everything, say where to chat once healthy, stop everything on Ctrl-C or when one part dies."""
+    try:  # the action server answers from these files: a broken one stops start-up, naming what is wrong
+        load_knowledge(settings.knowledge_dir)
+    except KnowledgeError as error:
+        print(f"The knowledge files in {settings.knowledge_dir} have problems:\n{error}", file=sys.stderr)
+        return 2
     if not RASA_BIN.exists() or not settings.rasa_model.exists():
         print(
             "The Rasa environment or model is missing: run `make run` (it sets them up) first.",

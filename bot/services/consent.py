@@ -20,8 +20,8 @@ def record_consent(session: Session, user: User, granted: bool) -> None:
 
 
 def forget_personal_data(session: Session, user: User) -> None:
-    """Erase what the young person told us (their messages' text, their goal); keep the bare log lines."""
-    user.goal = None
+    """Erase what the young person told us (their messages' text, goal, chosen partner); keep the bare log lines."""
+    user.goal = user.partner = None
     conversations = select(Conversation.id).where(Conversation.user_id == user.id)
     session.execute(
         update(Message)

@@ -2,13 +2,56 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy.orm import Session
 
 from bot.models import LanguageSource, User, utcnow
+from bot.phrases import Vocabulary, tokens
 from bot.services.consent import may_keep, record_consent
 from bot.settings import LANGUAGES
 
 GOALS = ("job", "training", "internship", "studies", "self_employment", "unsure")
+
+# Words that tell the goal when the model finds the intent but not the entity. A word matches a written word
+# that starts with it ("stage" finds "stages", not "backstage"); more specific goals are tried first.
+GOAL_WORDS = {
+    "self_employment": (
+        "entreprise", "business", "independant", "eigen zaak", "zelfstandig", "ondernem", "negocio", "emprend",
+        "autonomo", "own activity", "my own", "mon activite", "ma propre activite", "mon propre", "مشروع",
+    ),
+    "internship": ("stage", "internship", "practicas", "stagiair", "ستاج", "تدريب", "تربص"),
+    "training": ("formation", "opleiding", "training", "formacion", "curso", "cursus", "تكوين"),
+    "studies": (
+        "etude", "ecole", "school", "studie", "study", "studeren", "estudi", "universi", "نقرا", "دراسة",
+        "الدراسة",
+    ),
+    "job": (
+        "taf", "boulot", "travail", "job", "emploi", "werk", "work", "trabajo", "curro", "chamba", "laburo",
+        "خدمة", "نخدم", "عمل", "شغل",
+    ),
+    "unsure": (
+        "jsp", "sais pas", "je sais pas", "jsais pas", "j sais pas", "chais pas", "idk", "no idea", "geen idee",
+        "weet niet", "weet het niet", "ni idea", "no se", "ماعرفتش", "ما عرفتش",
+    ),
+}  # fmt: skip
+
+
+@lru_cache
+def _goal_vocabulary() -> Vocabulary:
+    return Vocabulary(GOAL_WORDS, prefix=True)
+
+
+def goals_in(words: list[str]) -> list[str]:
+    """The goals named in these (normalized) words, most specific first."""
+    found = {hit.value for hit in _goal_vocabulary().find(words)}
+    return [goal for goal in GOAL_WORDS if goal in found]
+
+
+def goal_from_words(text: str) -> str | None:
+    """The goal a message names in everyday words, if any."""
+    found = goals_in(tokens(text))
+    return found[0] if found else None
 
 
 def set_goal(user: User, goal: str) -> bool:
@@ -18,6 +61,14 @@ def set_goal(user: User, goal: str) -> bool:
     if not may_keep(user):
         return False
     user.goal = goal
+    return True
+
+
+def choose_partner(user: User, partner_id: str) -> bool:
+    """Remember the partner organisation they chose when consent allows it; True when it was stored."""
+    if not may_keep(user):
+        return False
+    user.partner = partner_id
     return True
 
 

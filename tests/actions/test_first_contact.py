@@ -10,9 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.first_contact import ActionAnswerYesNo, ActionGreet, ActionSessionStart
-from actions.goals import ActionSetGoal, goal_from_words
+from actions.goals import ActionSetGoal
 from bot.db import SessionFactory, unit_of_work
 from bot.models import Consent, ConsentRecord, User
+from bot.services.profile import goal_from_words
 from tests.actions.conftest import DOMAIN
 from tests.factories import make_user
 

@@ -1,0 +1,78 @@
+"""Answers about Actiris and the My Actiris guide, written from knowledge/actiris.yml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.deps import language_of, latest_entity, typed_text
+from actions.partners import payload, t
+from bot.knowledge import knowledge
+from bot.services.actiris import topics
+
+
+def topic_buttons(language: str, exclude: str | None = None) -> list[dict[str, str]]:
+    return [
+        {"title": s.name(language), "payload": payload("ask_actiris_info", actiris_topic=s.id)}
+        for s in topics().services()
+        if s.id != exclude
+    ]
+
+
+class ActionActirisInfo(Action):
+    """The topic asked about (a service, the address, registering...), else who Actiris is and what to ask."""
+
+    def name(self) -> str:
+        return "action_actiris_info"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        language = language_of(tracker)
+        ident = latest_entity(tracker, "actiris_topic", tuple(knowledge().topics))
+        topic = knowledge().topics[ident] if ident else topics().about(typed_text(tracker))
+        if topic is None:
+            contact = knowledge().contact
+            dispatcher.utter_message(
+                text=t(
+                    "actiris.overview",
+                    language,
+                    address=contact.address(language),
+                    phone=contact.phone,
+                    hours=contact.hours(language),
+                ),
+                buttons=[
+                    *topic_buttons(language),
+                    {"title": t("buttons.menu_myactiris", language), "payload": payload("update_myactiris")},
+                ],
+            )
+            return []
+        dispatcher.utter_message(
+            text=t("actiris.topic", language, name=topic.name(language), answer=topic.answer(language)),
+            buttons=[
+                {"title": t("buttons.actiris_topics", language), "payload": payload("ask_actiris_info")},
+                {"title": t("buttons.menu_partners", language), "payload": payload("find_partner")},
+            ],
+        )
+        return []
+
+
+class ActionMyActirisGuide(Action):
+    """Step by step: how to update one's My Actiris file, and where to get help with it."""
+
+    def name(self) -> str:
+        return "action_myactiris_guide"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        language = language_of(tracker)
+        guide = knowledge().guide
+        steps = [f"{number}. {step}" for number, step in enumerate(guide.steps(language), start=1)]
+        dispatcher.utter_message(
+            text="\n".join([guide.intro(language), *steps, guide.no_access(language)]),
+            buttons=[
+                {"title": t("buttons.menu_partners", language), "payload": payload("find_partner")},
+                {"title": t("buttons.menu_actiris", language), "payload": payload("ask_actiris_info")},
+            ],
+        )
+        return []
