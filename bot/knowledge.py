@@ -23,6 +23,7 @@ Language = Literal["fr", "nl", "en", "es", "ar"]
 Goal = Literal["job", "training", "internship", "studies", "self_employment", "unsure"]
 Format = Literal["individual", "collective"]
 SLUG = r"^[a-z0-9_-]+$"
+SHORT_ID = r"^[a-z0-9_-]{1,20}$"  # partner and topic ids travel in button payloads: Telegram allows 64 bytes
 
 
 class KnowledgeError(ValueError):
@@ -109,7 +110,7 @@ class Commune(Strict):
 
 
 class Partner(Checked):
-    id: str = Field(pattern=SLUG)
+    id: str = Field(pattern=SHORT_ID)
     name: str
     programme: Literal["neet", "self_employment"]
     formats: list[Format] = Field(min_length=1)
@@ -126,7 +127,7 @@ class Partner(Checked):
 class Topic(Checked):
     """An Actiris service or practical subject a young person may ask about."""
 
-    id: str = Field(pattern=SLUG)
+    id: str = Field(pattern=SHORT_ID)
     kind: Literal["practical", "service"]
     name: Localized
     answer: Localized

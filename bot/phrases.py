@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.language import fold
 
-_SEPARATORS = re.compile(r"[-_./'’`´,;:!?()\[\]{}\"«»“”…|/\\+*&#@]+")
+_SEPARATORS = re.compile(r"[-_./'’`´,;:!?()\[\]{}\"«»“”…|/\\+*&#@؟،؛]+")  # with Arabic ? , ;
 _ARABIC_NOISE = re.compile("[\u0640\u064b-\u065f]")  # tatweel and short vowels
 
 

@@ -17,8 +17,9 @@ GOALS = ("job", "training", "internship", "studies", "self_employment", "unsure"
 # that starts with it ("stage" finds "stages", not "backstage"); more specific goals are tried first.
 GOAL_WORDS = {
     "self_employment": (
-        "entreprise", "business", "independant", "eigen zaak", "zelfstandig", "ondernem", "negocio", "emprend",
-        "autonomo", "own activity", "my own", "mon activite", "ma propre activite", "mon propre", "مشروع",
+        "entreprise", "business", "independant", "a mon compte", "me lancer", "mon activite", "ma propre activite",
+        "mon propre", "eigen zaak", "eigen bedrijf", "zelfstandig", "ondernem", "negocio", "emprend", "autonomo",
+        "por mi cuenta", "own activity", "my own", "start up", "startup", "مشروع",
     ),
     "internship": ("stage", "internship", "practicas", "stagiair", "ستاج", "تدريب", "تربص"),
     "training": ("formation", "opleiding", "training", "formacion", "curso", "cursus", "تكوين"),

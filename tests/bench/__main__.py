@@ -1,6 +1,6 @@
-"""`make bench`: figures for the NLU, the language resolver, latency and memory, each next to its baseline.
+"""`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, each next to its baseline.
 
-Prints figures; asserts nothing. Run with `.venv/bin/python -m tests.bench [nlu|language|latency ...]`.
+Prints figures; asserts nothing. Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency ...]`.
 """
 
 from __future__ import annotations
@@ -162,6 +162,54 @@ def bench_language() -> None:
         print(f"{'':<42}" + "  ".join(f"{lang} {statistics.mean(v):.2f}" for lang, v in sorted(per_language.items())))
 
 
+def bench_finder() -> None:
+    """The partner finder on its query table: right first page and right first partner, and time per query."""
+    from bot.knowledge import knowledge
+    from bot.phrases import tokens
+    from bot.services.partners import Finder, Result
+
+    heading("Partner finder")
+    rows = yaml.safe_load((ROOT / "tests" / "data" / "finder_queries.yml").read_text("utf-8"))
+    finder = Finder(knowledge())
+    exact_only = Finder(knowledge())  # the same rules without typo tolerance
+    exact_only.partner_names.fuzzy = exact_only.commune_names.fuzzy = False
+    static = [p.id for p in knowledge().partners.values() if p.programme == "neet"][:3]
+
+    def ask(found: Finder, row: dict) -> Result:
+        return found.find(found.read(row["text"], own_language=row["language"], goal=row.get("goal")))
+
+    def score(answers: list[tuple[list[str], list[str]]]) -> tuple[float, float]:
+        page = statistics.mean(a == (r["expect"], r.get("relaxed", [])) for a, r in zip(answers, rows, strict=True))
+        first = statistics.mean(a[0][:1] == r["expect"][:1] for a, r in zip(answers, rows, strict=True))
+        return page, first
+
+    def answers(found: Finder) -> list[tuple[list[str], list[str]]]:
+        results = [ask(found, r) for r in rows]
+        return [([m.partner.id for m in res.page()], list(res.relaxed)) for res in results]
+
+    candidates = {
+        "the same list for everyone (before the finder)": [(static, []) for _ in rows],
+        "finder without typo tolerance": answers(exact_only),
+        "finder (in use)": answers(finder),
+    }
+    print(f"({len(rows)} queries from tests/data/finder_queries.yml, five languages)")
+    print(f"{'':<50}{'page right':>12}{'first right':>13}")
+    for name, answers in candidates.items():
+        page, first = score(answers)
+        print(f"{name:<50}{page:>12.3f}{first:>13.3f}")
+    for name, work in {
+        "normalizing the text alone (floor)": lambda row: tokens(row["text"]),
+        "read + find (in use)": lambda row: ask(finder, row),
+    }.items():
+        times = []
+        for _ in range(20):
+            for row in rows:
+                start = time.perf_counter()
+                work(row)
+                times.append((time.perf_counter() - start) * 1000)
+        print(f"{name:<50} per query: median {statistics.median(times):.3f} ms, p95 {percentile(times, 95):.3f} ms")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -225,12 +273,16 @@ def bench_latency(count: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
-    parser.add_argument("parts", nargs="*", default=["language", "latency", "nlu"], help="language latency nlu")
+    parser.add_argument(
+        "parts", nargs="*", default=["finder", "language", "latency", "nlu"], help="finder language latency nlu"
+    )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--nlu-config", default=str(ROOT / "config.yml"), help="pipeline to cross-validate")
     parser.add_argument("--cv-json", help="score the predictions nlu_cv.py wrote earlier instead of training")
     args = parser.parse_args()
+    if "finder" in args.parts:
+        bench_finder()
     if "language" in args.parts:
         bench_language()
     if "latency" in args.parts:
