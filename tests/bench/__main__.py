@@ -1,4 +1,5 @@
-"""`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, each next to its baseline.
+"""`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, each next
+to its baseline.
 
 Prints figures; asserts nothing. Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency ...]`.
 """
