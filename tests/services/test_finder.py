@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from bot.knowledge import KNOWLEDGE, load_knowledge
 from bot.services.partners import Finder, Search, finder
 
 TABLE = Path(__file__).parent.parent / "data" / "finder_queries.yml"
@@ -123,3 +125,16 @@ def test_a_search_survives_the_slot(reader: Finder) -> None:
     search = reader.read("qqn en groupe qui parle arabe a 1080 j'ai 19 ans", own_language="fr")
     assert Search.from_slot(search.as_slot()) == search
     assert Search.from_slot(None) == Search() == Search.from_slot("garbage")
+
+
+def test_the_format_is_relaxed_before_the_language(tmp_path: Path) -> None:
+    """With Groep INTRO the only Dutch speaker (one-to-one only), a Dutch group gives Groep INTRO, format relaxed."""
+    folder = Path(shutil.copytree(KNOWLEDGE, tmp_path / "knowledge"))
+    data = yaml.safe_load((folder / "partners.yml").read_text(encoding="utf-8"))
+    for partner in data["partners"]:
+        if partner["id"] in ("jobroad", "jes"):
+            partner["languages"] = ["fr"]
+    (folder / "partners.yml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    narrow = Finder(load_knowledge(folder))
+    result = narrow.find(narrow.read("iemand die Nederlands spreekt, in groep"))
+    assert ([m.partner.id for m in result.page()], result.relaxed) == (["groep_intro"], ("format",))
