@@ -153,6 +153,9 @@ class ActionFindPartner(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         language = language_of(tracker)
         search = search_of(tracker, language)
+        if search.partner and not (search.language or search.commune or search.format):
+            # "jes c pres de chez moi?": a search that names one partner is about that partner
+            return await ActionPartnerDetails().run(dispatcher, tracker, domain)
         result = finder().find(search)
         shown = show(dispatcher, result, 0, language, first=True)
         return [SlotSet("partner_search", {**search.as_slot(), "shown": shown}), SlotSet("commune", search.commune)]

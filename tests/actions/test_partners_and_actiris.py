@@ -136,6 +136,13 @@ async def test_a_goal_offers_the_actiris_services_that_fit(tracker: Load) -> Non
     assert '/ask_actiris_info{"actiris_topic": "european_internships"}' in payloads(messages[1])
 
 
+async def test_a_search_naming_one_partner_gets_its_details(tracker: Load) -> None:
+    state = says(tracker("find_partner", "u-17"), "ils sont ou ceux de backstage network", "find_partner")
+    messages, events = await run(ActionFindPartner(), state)
+    assert messages[0]["text"].startswith("Backstage.Network\n📍 1000 Bruxelles-Ville")
+    assert SlotSet("partner", "backstage") in events
+
+
 async def test_details_of_a_partner(tracker: Load) -> None:
     state = says(tracker("find_partner", "u-9"), "c quoi jes", "ask_partner_info", partner="jes")
     messages, events = await run(ActionPartnerDetails(), state)
