@@ -16,10 +16,14 @@ _SEPARATORS = re.compile(r"[-_./'’`´,;:!?()\[\]{}\"«»“”…|/\\+*&#@؟،
 _ARABIC_NOISE = re.compile("[\u0640\u064b-\u065f]")  # tatweel and short vowels
 
 
+_ARABIC_ARTICLE = re.compile(r"^(?:و|ب|ف|ك)?ال(?=\w{3})|^لل(?=\w{3})")  # al-, bil-, wal-...: "بالعربية" is "عربية"
+
+
 def normalize(text: str) -> str:
-    """Lower case, no accents, no punctuation, single spaces: 'Sint-Jans-Molenbeek!' -> 'sint jans molenbeek'."""
-    text = _ARABIC_NOISE.sub("", fold(text))
-    return " ".join(_SEPARATORS.sub(" ", text).split())
+    """Lower case, no accents, no punctuation, no Arabic article, single spaces: 'Sint-Jans-Molenbeek!' ->
+    'sint jans molenbeek', 'بالعربية' -> 'عربية'."""
+    text = _SEPARATORS.sub(" ", _ARABIC_NOISE.sub("", fold(text)))
+    return " ".join(_ARABIC_ARTICLE.sub("", word) for word in text.split())
 
 
 def tokens(text: str) -> list[str]:

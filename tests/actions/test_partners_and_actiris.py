@@ -247,3 +247,11 @@ async def test_the_my_actiris_guide_step_by_step(tracker: Load) -> None:
     lines = messages[0]["text"].splitlines()
     assert lines[0] == guide.intro("ar") and lines[1] == f"1. {guide.steps('ar')[0]}"
     assert lines[-1] == guide.no_access("ar")
+
+
+async def test_an_age_question_gets_who_the_programme_is_for_and_what_fits(tracker: Load) -> None:
+    state = says(tracker("actiris_question", "u-18"), "j'ai 31 ans, je peux venir ?", "ask_actiris_info")
+    messages, _ = await run(ActionActirisInfo(), state)
+    programme = knowledge().topics["programme"]
+    assert messages[0]["text"].startswith(programme.name("fr"))
+    assert messages[0]["text"].endswith(knowledge().eligibility.over_age("fr"))

@@ -41,7 +41,9 @@ def test_the_shipped_knowledge_is_complete() -> None:
     assert {"youth_guarantee", "european_internships", "first_job_contract", "job_search_workshops"} <= set(
         known.topics
     )
-    assert {"childcare", "anti_discrimination", "skills_check", "where", "contact", "register"} <= set(known.topics)
+    assert {"childcare", "anti_discrimination", "skills_check", "where", "contact", "register", "programme"} <= set(
+        known.topics
+    )
     assert known.contact.phone == "0800 35 123"
     assert "Astronomie" in known.contact.address("fr") and "Sterrenkunde" in known.contact.address("nl")
     assert len(known.guide.steps("ar")) == len(known.guide.steps("fr")) >= 3
