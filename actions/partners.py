@@ -69,8 +69,14 @@ def why(match: Match, search: Search, language: str) -> str:
             reasons.append(t("finder.why_distance", language, km=kilometres(match.distance_km, language), place=name))
     if search.format:
         reasons.append(formats_text(partner.formats, language))
-    if not reasons or match.focus or partner.programme == "self_employment":
-        reasons.append(partner.summary(language))
+    if partner.summary is not None:
+        reasons.append(partner.summary(language))  # their speciality is what tells them apart
+    elif not reasons:
+        # The NEET partners all follow the same programme: what tells them apart is where, how and in which language.
+        commune = knowledge().communes.get(partner.commune or "")
+        reasons += [commune.name(language)] if commune else []
+        reasons.append(formats_text(partner.formats, language))
+        reasons.append(t("finder.why_speaks", language, languages=language_names(partner.languages, language)))
     return ", ".join(reasons)
 
 

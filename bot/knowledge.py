@@ -120,8 +120,14 @@ class Partner(Checked):
     address: str | None = None  # street and number, when known
     aliases: list[str] = []  # other names and common misspellings
     focus: list[str] = []  # words that point to this partner's speciality ("agriculture", "femmes"...)
-    summary: Localized  # one line: what they do
+    summary: Localized | None = None  # one line on their speciality: needed when partners differ by it
     description: Localized  # a few sentences for the details
+
+    @model_validator(mode="after")
+    def _speciality(self) -> Partner:
+        if self.programme == "self_employment" and self.summary is None:
+            raise ValueError("a self-employment partner needs a summary: its speciality is what tells it apart")
+        return self
 
 
 class Topic(Checked):

@@ -111,6 +111,12 @@ def test_distances_between_communes() -> None:
             "fields that do not exist: adress",
         ),
         (
+            "partners.yml",
+            lambda d: d["partners"][7].pop("summary"),
+            "partners.yml: partners entry 8 (id 'refresh'), field (the entry itself): Value error, a self-employment "
+            "partner needs a summary",
+        ),
+        (
             "communes.yml",
             lambda d: d["communes"][3].update(point=[48.85, 2.35]),
             "communes.yml: communes entry 4 (id 'bruxelles'), field point: Value error, (48.85, 2.35) is not in the "
