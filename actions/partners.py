@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -20,6 +21,7 @@ from bot.knowledge import Partner, knowledge
 from bot.services.eligibility import age_advice
 from bot.services.partners import FORMATS, PAGE, Match, Result, Search, finder
 from bot.services.profile import GOALS, choose_partner
+from bot.settings import LANGUAGES
 
 Buttons = list[dict[str, str]]
 
@@ -138,7 +140,7 @@ def search_of(tracker: Tracker, language: str) -> Search:
     commune = latest_entity(tracker, "commune", tuple(knowledge().communes))
     if search.commune is None and commune and (commune != "bruxelles" or not typed_text(tracker)):
         found["commune"] = commune  # "bxl" typed alone means the Region, not the City
-    spoken = latest_entity(tracker, "language", ("fr", "nl", "en", "es", "ar"))
+    spoken = latest_entity(tracker, "language", LANGUAGES)
     if search.language is None and spoken:
         found["language"] = spoken
     format_ = latest_entity(tracker, "format", FORMATS)
@@ -147,7 +149,7 @@ def search_of(tracker: Tracker, language: str) -> Search:
     goal = latest_entity(tracker, "goal", GOALS)
     if goal and goal != "unsure" and (search.goal is None or search.goal == goal_slot):
         found["goal"] = goal
-    return Search(**{**search.__dict__, **found})
+    return replace(search, **found)
 
 
 class ActionFindPartner(Action):
