@@ -71,10 +71,10 @@ def bench_nlu(folds: int, config: str, cv_json: str | None = None) -> None:
     if cv_json:  # the predictions of an earlier run: only the figures and the baseline
         rows = json.loads(Path(cv_json).read_text("utf-8"))
     else:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "cv.json"
-            cross_validate(folds, config, out)
-            rows = json.loads(out.read_text("utf-8"))
+        out = ROOT / "results" / "bench" / "nlu_cv.json"  # kept: `--cv-json` re-scores it without training
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cross_validate(folds, config, out)
+        rows = json.loads(out.read_text("utf-8"))
     print(f"({len(rows)} examples, Rasa cross-validation took {time.monotonic() - started:.0f} s)")
     baseline: dict[int, str] = {}
     for k in range(folds):
@@ -109,6 +109,16 @@ def bench_nlu(folds: int, config: str, cv_json: str | None = None) -> None:
             f"{accuracy_score(truth, base):>12.3f}"
             f"{f1_score(truth, base, labels=labels, average='macro', zero_division=0):>11.3f}"
         )
+    truth, rasa = [r["intent"] for r in rows], [r["predicted"] for r in rows]
+    base = [baseline[i] for i in range(len(rows))]
+    labels = sorted(set(truth))
+    rasa_f1 = dict(zip(labels, f1_score(truth, rasa, labels=labels, average=None, zero_division=0), strict=True))
+    base_f1 = dict(zip(labels, f1_score(truth, base, labels=labels, average=None, zero_division=0), strict=True))
+    weakest = sorted(labels, key=rasa_f1.__getitem__)[:10]
+    print(
+        "weakest intents, all languages (F1): " + ", ".join(f"{i} {rasa_f1[i]:.2f} ({base_f1[i]:.2f})" for i in weakest)
+    )
+    print("(in brackets: the TF-IDF baseline)")
     from bot.safety import sounds_like_distress
 
     crisis = [r for r in rows if r["intent"] == "crisis"]
