@@ -12,8 +12,7 @@ from actions.deps import language_of, latest_entity, typed_text
 from actions.partners import payload, t
 from bot.knowledge import knowledge
 from bot.services.actiris import topics
-from bot.services.eligibility import age_advice
-from bot.services.partners import finder
+from bot.services.eligibility import age_in, age_pointer
 
 
 def topic_buttons(language: str, exclude: str | None = None) -> list[dict[str, str]]:
@@ -34,7 +33,7 @@ class ActionActirisInfo(Action):
         language = language_of(tracker)
         ident = latest_entity(tracker, "actiris_topic", tuple(knowledge().topics))
         topic = knowledge().topics[ident] if ident else topics().about(typed_text(tracker))
-        age = finder().read(typed_text(tracker)).age
+        age = age_in(typed_text(tracker))
         if age is not None and topic is None:  # "j'ai 30 ans, je peux venir ?": who the programme is for
             topic = knowledge().topics.get("programme")
         if topic is None:
@@ -54,9 +53,9 @@ class ActionActirisInfo(Action):
             )
             return []
         lines = [t("actiris.topic", language, name=topic.name(language), answer=topic.answer(language))]
-        advice = age_advice(knowledge().eligibility, age)
-        if advice:
-            lines.append(getattr(knowledge().eligibility, advice)(language))
+        pointer = age_pointer(knowledge().eligibility, age)
+        if pointer:
+            lines.append(pointer(language))
         dispatcher.utter_message(
             text="\n\n".join(lines),
             buttons=[

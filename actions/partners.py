@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.deps import language_of, latest_entity, typed_text, user_of
 from bot.i18n import catalog
 from bot.knowledge import Partner, knowledge
-from bot.services.eligibility import age_advice
+from bot.services.eligibility import age_pointer
 from bot.services.partners import FORMATS, PAGE, Match, Result, Search, finder
 from bot.services.profile import GOALS, choose_partner
 from bot.settings import LANGUAGES
@@ -104,9 +104,9 @@ def show(dispatcher: CollectingDispatcher, result: Result, offset: int, language
     page = result.page(offset)
     lines = [intro(result, language) if first else t("finder.more", language)]
     lines += [t("finder.line", language, name=m.partner.name, why=why(m, result.search, language)) for m in page]
-    advice = age_advice(knowledge().eligibility, result.search.age) if first else None
-    if advice:
-        lines.append(getattr(knowledge().eligibility, advice)(language))
+    pointer = age_pointer(knowledge().eligibility, result.search.age) if first else None
+    if pointer:
+        lines.append(pointer(language))
     buttons: Buttons = []
     for match in page:
         ident, name = match.partner.id, match.partner.name
@@ -282,8 +282,8 @@ class ActionChoosePartner(Action):
             lines.append(t("partner.chosen_saved", language))
         if partner.programme == "neet":
             search = Search.from_slot(tracker.get_slot("partner_search"))
-            advice = age_advice(rules, search.age)
-            lines.append(getattr(rules, advice)(language) if advice else rules.rules(language))
+            pointer = age_pointer(rules, search.age)
+            lines.append((pointer or rules.rules)(language))
         lines.append(rules.not_registered(language))
         dispatcher.utter_message(
             text="\n\n".join(lines),

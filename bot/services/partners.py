@@ -14,13 +14,13 @@ place (a commune). The rules, in order:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from bot.knowledge import Knowledge, Partner
-from bot.phrases import Hit, Vocabulary, remove, tokens
+from bot.phrases import Vocabulary, remove, tokens
+from bot.services.eligibility import age_in
 from bot.services.profile import goals_in
 
 PAGE = 3
@@ -66,12 +66,6 @@ FORMAT_WORDS: dict[str, tuple[str, ...]] = {
         "groups", "grupo", "en grupo", "colectivo", "جماعي", "جماعة", "مجموعة",
     ),
 }  # fmt: skip
-
-# "I am 17", "j'ai 31 ans", "ik ben 30 jaar", "tengo 16 años", "عندي 31 عام": an age said in passing.
-AGE = re.compile(
-    r"(?:\b(?:j ai|jai|g|ik ben|i m|im|i am|tengo|tienes|3ndi|عندي|عمري)\s+(\d{1,2})\b)"
-    r"|(?:\b(\d{1,2})\s*(?:ans|an|jaar|years?|yo|anos|عام|سنة|سنين)\b)"
-)
 
 
 @dataclass(frozen=True)
@@ -150,7 +144,7 @@ class Finder:
         language = self.languages.first(words)
         format_ = self.formats.first(words)
         goals = [g for g in goals_in(words) if g != "unsure"]
-        age = _age(" ".join(w for w in words if w))
+        age = age_in(" ".join(w for w in words if w))
         return Search(
             language=language,
             commune=commune,
@@ -222,16 +216,5 @@ def finder() -> Finder:
     return Finder(knowledge())
 
 
-def _age(text: str) -> int | None:
-    found = AGE.search(text)
-    if not found:
-        return None
-    age = int(found.group(1) or found.group(2))
-    return age if 10 <= age <= 70 else None
-
-
 def _unique(values: Any) -> list[str]:
     return list(dict.fromkeys(values))
-
-
-__all__ = ["Finder", "Hit", "Match", "Result", "Search", "finder"]
