@@ -144,7 +144,7 @@ class Finder:
         language = self.languages.first(words)
         format_ = self.formats.first(words)
         goals = [g for g in goals_in(words) if g != "unsure"]
-        age = age_in(" ".join(w for w in words if w))
+        age = age_in(text)
         return Search(
             language=language,
             commune=commune,
