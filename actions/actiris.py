@@ -15,11 +15,10 @@ from bot.services.actiris import topics
 from bot.services.eligibility import age_in, age_pointer
 
 
-def topic_buttons(language: str, exclude: str | None = None) -> list[dict[str, str]]:
+def topic_buttons(language: str) -> list[dict[str, str]]:
     return [
         {"title": s.name(language), "payload": payload("ask_actiris_info", actiris_topic=s.id)}
         for s in topics().services()
-        if s.id != exclude
     ]
 
 

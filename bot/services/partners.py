@@ -119,6 +119,7 @@ class Finder:
 
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
+        self.file_order = {ident: index for index, ident in enumerate(knowledge.partners)}
         self.partner_names = Vocabulary(
             {p.id: [p.id.replace("_", " "), p.name, *p.aliases] for p in knowledge.partners.values()}, fuzzy=True
         )
@@ -174,14 +175,13 @@ class Finder:
             without: dict[str, Any] = {name: None for name in drop}
             fitting = self._filter(candidates, replace(search, **without))
             relaxed = drop
-        order = list(self.knowledge.partners)
         matches = [self._match(p, search) for p in fitting]
         matches.sort(
             key=lambda m: (
                 (m.distance_km if m.distance_km is not None else float("inf")) if search.commune else 0.0,
                 not m.speaks_own,
                 not m.focus,
-                order.index(m.partner.id),
+                self.file_order[m.partner.id],
             )
         )
         services = [t.id for t in self.knowledge.topics.values() if search.goal and search.goal in t.goals]
