@@ -1,4 +1,4 @@
-"""The gateway: web chat, channel webhooks and health, in one ASGI application."""
+"""The gateway: web chat, channel webhooks and health, with the responder and outbox workers, in one ASGI app."""
 
 from __future__ import annotations
 
@@ -11,53 +11,96 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from bot.channels import telegram, webchat
-from bot.db import make_engine, make_session_factory
-from bot.dialogue import Dialogue
+from bot.channels import Channel, telegram, webchat, whatsapp
+from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.dialogue import Dialogue, Responder
 from bot.i18n import catalog
 from bot.language import build_resolver
+from bot.outbox import OutboxWorker
 from bot.rasa_client import RasaClient
+from bot.services import outbox
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The gateway application; engines, clients and the Telegram poller start with it and stop with it."""
+    """The gateway application; engines, clients, workers and the Telegram poller start and stop with it."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
+        sessions = make_session_factory(engine)
         rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.rasa = rasa
-        app.state.dialogue = Dialogue(make_session_factory(engine), rasa, build_resolver(), catalog())
+        http = httpx.AsyncClient(timeout=15)
+        texts = catalog()
+        dialogue = Dialogue(sessions, rasa, build_resolver(), texts, action_server_url=settings.action_server_url)
+        app.state.settings, app.state.engine, app.state.rasa, app.state.dialogue = settings, engine, rasa, dialogue
+        with unit_of_work(sessions) as session:
+            answering, sending = outbox.recover(session)
+        if answering or sending:
+            log.warning("after a stop: %d message(s) to answer again, %d caught while sending", answering, sending)
+
+        channels: dict[str, Channel] = {}
         telegram_app = None
         if settings.telegram_enabled:
             telegram_app = telegram.build_application(
-                settings.telegram_bot_token, settings.telegram_api_base_url, app.state.dialogue
+                settings.telegram_bot_token, settings.telegram_api_base_url, dialogue
             )
             await telegram_app.initialize()
+            channels["telegram"] = telegram.TelegramChannel(
+                telegram_app.bot, settings.telegram_max_per_second, settings.telegram_chat_interval
+            )
+        if settings.whatsapp_enabled:
+            channels["whatsapp"] = whatsapp.WhatsAppChannel(
+                http,
+                base_url=settings.whatsapp_api_base_url,
+                phone_number_id=settings.whatsapp_phone_number_id,
+                access_token=settings.whatsapp_access_token,
+                texts=texts,
+                template_name=settings.whatsapp_template_name,
+                template_languages=settings.template_languages,
+                per_second=settings.whatsapp_max_per_second,
+            )
+        app.state.telegram = telegram_app
+        responder, sender = Responder(dialogue), OutboxWorker(sessions, channels)
+        responder.start()
+        sender.start()
+        if telegram_app is not None:
             await telegram_app.start()
             if settings.telegram_mode == "polling":
                 assert telegram_app.updater is not None
-                await telegram_app.updater.start_polling(poll_interval=0.0, timeout=10)
+                await telegram_app.updater.start_polling(
+                    poll_interval=0.0, timeout=10, allowed_updates=telegram.ALLOWED_UPDATES
+                )
+            else:
+                await telegram_app.bot.set_webhook(
+                    settings.public_url.rstrip("/") + telegram.WEBHOOK_PATH,
+                    secret_token=settings.telegram_webhook_secret,
+                    allowed_updates=telegram.ALLOWED_UPDATES,
+                )
             log.info("Telegram bot @%s started (%s)", telegram_app.bot.username, settings.telegram_mode)
         try:
             yield
         finally:
+            # Stop taking work first, then let what is in hand finish: nothing half-done is left behind.
+            if telegram_app is not None and telegram_app.updater and telegram_app.updater.running:
+                await telegram_app.updater.stop()
             if telegram_app is not None:
-                if telegram_app.updater and telegram_app.updater.running:
-                    await telegram_app.updater.stop()
                 await telegram_app.stop()
+            await responder.stop(grace=settings.rasa_timeout)
+            await sender.stop(grace=10)
+            if telegram_app is not None:
                 await telegram_app.shutdown()
+            await http.aclose()
             await rasa.aclose()
             engine.dispose()
 
     app = FastAPI(title="Brussels youth employment assistant", lifespan=lifespan, docs_url="/api/docs")
     app.include_router(webchat.router)
+    app.include_router(telegram.router)
+    app.include_router(whatsapp.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

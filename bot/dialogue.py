@@ -1,28 +1,41 @@
 """The way one inbound message travels through the gateway, whatever its channel.
 
-store (once) -> resolve the language -> ask Rasa -> write the replies in the young person's language
--> store them -> the channel sends them. A repeated delivery is never answered twice.
+receive: store it once (a repeated delivery is recognised by the channel's id and never answered twice),
+resolve the language -> answer: ask Rasa, write the replies in the young person's language and put them in
+the outbox, in one transaction with marking the message answered. The channels only receive; the responder
+below answers in the background, in order per conversation, and again after a restart or when Rasa is back.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+from sqlalchemy import func, select, update
+
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
+from bot.knowledge import Knowledge
 from bot.language import LanguageResolver
-from bot.models import Message, MessageStatus
+from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus, utcnow
 from bot.privacy import redact_national_numbers
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.safety import sounds_like_distress
-from bot.services import consent, messages, users
+from bot.services import consent, messages, outbox, users
 from bot.services.messages import Button, DuplicateMessage, Reply
+from bot.workers import Worker
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # longer messages are cut: nobody types more in a chat, and Rasa need not read a novel
+NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")  # "2", "2.", " 2) ": a numbered choice answered
+# A shared location farther than this from every commune centre is outside the Region.
+REGION_RADIUS_KM = 5.0
 
 
 @dataclass(frozen=True)
@@ -32,10 +45,19 @@ class Inbound:
     channel: str  # "web", "telegram", "whatsapp"
     user_ref: str  # the channel's id for the person (chat id, phone number, web client id)
     message_ref: str  # the channel's id for this delivery (update id, wamid, web message id)
-    text: str | None = None  # what they typed
+    text: str | None = None  # what they typed (or a photo's caption)
     payload: str | None = None  # the payload of a button they tapped
     language_hint: str | None = None  # the channel's idea of their language (Telegram language_code)
-    readable: bool = True  # False for voice notes, stickers, photos...
+    kind: InboundKind = InboundKind.TEXT
+    location: tuple[float, float] | None = None  # a shared location: latitude, longitude (never stored)
+    source: str | None = None  # where they came from (a deep link's `src_...`), kept on first contact
+
+
+@dataclass(frozen=True)
+class Received:
+    message_id: int
+    user_public_id: str
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,22 @@ class Outcome:
     replies: list[Reply]
     duplicate: bool = False
     user_public_id: str = ""
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What answering one stored message needs, read in one short transaction."""
+
+    message_id: int
+    conversation_id: int
+    public_id: str
+    consent: str
+    language: str
+    channel: str
+    kind: InboundKind
+    text: str | None
+    payload: str | None
+    attempts: int
 
 
 class Dialogue:
@@ -54,60 +92,192 @@ class Dialogue:
         rasa: RasaClient,
         resolver: LanguageResolver,
         texts: Catalog,
+        *,
+        places: Knowledge | None = None,
+        action_server_url: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.rasa = rasa
         self.resolver = resolver
         self.texts = texts
+        self.places = places
+        self.action_server_url = action_server_url
+        self.on_received: Callable[[], None] = lambda: None  # the responder wakes up on this
 
     async def handle(self, inbound: Inbound) -> Outcome:
-        """Store the message, answer it once, store the answers; the caller sends them."""
+        """Receive and answer at once (the web chat, which gets its replies in the HTTP response)."""
+        received = self.receive(inbound, claim=True)
+        if received.duplicate:
+            with unit_of_work(self.sessions) as session:
+                return Outcome(messages.replies_to(session, received.message_id), True, received.user_public_id)
+        replies = await self.answer(received.message_id, claimed=True, delivered_here=True)
+        return Outcome(replies or [], False, received.user_public_id)
+
+    def receive(self, inbound: Inbound, *, claim: bool = False) -> Received:
+        """Store a message once and decide its language; `claim` when the caller answers it itself."""
         text = redact_national_numbers(inbound.text[:MAX_TEXT]) if inbound.text else None
+        payload, kind = inbound.payload, inbound.kind
+        if inbound.location is not None:
+            payload, text = self.location_search(inbound.location), None  # the coordinates are not kept
         with unit_of_work(self.sessions) as session:
             user, _created = users.identify(session, inbound.channel, inbound.user_ref)
             conversation = users.current_conversation(session, user, inbound.channel)
+            if text and not payload and (number := NUMBER.match(text)):
+                payload = messages.numbered_choice(session, conversation.id, int(number.group(1)))
+                kind = InboundKind.BUTTON if payload else kind
             try:
                 stored = messages.store_inbound(
-                    session, conversation, external_id=inbound.message_ref, text=text, payload=inbound.payload
+                    session,
+                    conversation,
+                    external_id=inbound.message_ref,
+                    text=text,
+                    payload=payload,
+                    kind=kind,
+                    status=MessageStatus.ANSWERING if claim else MessageStatus.RECEIVED,
                 )
             except DuplicateMessage as duplicate:
                 log.info("repeated delivery %s:%s not answered again", inbound.channel, inbound.message_ref)
-                return Outcome(messages.replies_to(session, duplicate.original_id), True, user.public_id)
-            # A tapped button says nothing about the language; typed text may.
+                return Received(duplicate.original_id, user.public_id, duplicate=True)
+            # Only typed words say something about the language; a tapped button or a photo does not.
             resolution = self.resolver.resolve(
-                text or "",
+                text if kind == InboundKind.TEXT and text else "",
                 current=user.language,
                 current_source=user.language_source if user.language else None,
                 hint=inbound.language_hint,
             )
             user.language, user.language_source = resolution.language, resolution.source
             stored.language = resolution.language
-            public_id, consent_state, inbound_id = user.public_id, user.consent.value, stored.id
+            if inbound.source and not user.source:
+                user.source = inbound.source
+            released = outbox.release_held(session, conversation.id)
+            received = Received(stored.id, user.public_id)
+        if released:
+            log.info("%d held message(s) released: the young person wrote again", released)
+        if not claim:
+            self.on_received()
+        return received
 
-        language, engine_down = resolution.language, False
-        if not inbound.readable:
-            replies = [self.render_key("utter_unsupported_content", language)]
+    def location_search(self, point: tuple[float, float]) -> str:
+        """A shared location as the payload of a partner search near the closest commune."""
+        from bot.knowledge import knowledge
+
+        commune, distance = (self.places or knowledge()).nearest_commune(point)
+        if distance > REGION_RADIUS_KM:
+            return "/find_partner"
+        return "/find_partner" + json.dumps({"commune": commune})
+
+    async def answer(
+        self, message_id: int, *, claimed: bool = False, delivered_here: bool = False
+    ) -> list[Reply] | None:
+        """Answer one stored message and queue the replies; None when another worker has it or it is done.
+
+        `delivered_here`: the caller hands the replies over itself (the web chat's HTTP response), so they are
+        stored as sent, in the same transaction, and nothing else delivers them a second time.
+        """
+        turn = self._take(message_id, claimed)
+        if turn is None:
+            return None
+        failure = None
+        if turn.kind in (InboundKind.MEDIA, InboundKind.EDITED):
+            key = "utter_edited_message" if turn.kind == InboundKind.EDITED else "utter_unsupported_content"
+            replies = [self.render_key(key, turn.language)]
+            if turn.kind == InboundKind.MEDIA and turn.text:  # a photo with a caption: the caption is answered too
+                replies_or_failure = await self._ask_rasa(turn, turn.text)
+                if isinstance(replies_or_failure, str):
+                    failure = replies_or_failure
+                else:
+                    replies += replies_or_failure
         else:
-            metadata = {"language": language, "channel": inbound.channel, "consent": consent_state}
-            try:
-                bot_messages = await self.rasa.send(public_id, inbound.payload or text or "", metadata)
-                replies = self.render(bot_messages, language)
-            except RasaUnavailable as error:
-                log.error("Rasa unavailable, message %s kept unanswered: %s", inbound_id, error)
-                replies, engine_down = [self.render_key("utter_engine_down", language)], True
-            if sounds_like_distress(text) and not any(r.key == "utter_crisis" for r in replies):
-                log.warning("distress words in message %s that the model missed: helplines added", inbound_id)
-                replies.insert(0, self.render_key("utter_crisis", language))
-
+            replies_or_failure = await self._ask_rasa(turn, turn.payload or turn.text or "")
+            if isinstance(replies_or_failure, str):
+                failure, replies = replies_or_failure, []
+            else:
+                replies = replies_or_failure
+            if turn.kind == InboundKind.LOCATION and turn.payload == "/find_partner":
+                replies.insert(0, self.render_key("utter_location_outside", turn.language))
+        distress = sounds_like_distress(turn.text)
+        if distress and not any(r.key == "utter_crisis" for r in replies):
+            log.warning("distress words in message %s that the model missed: helplines added", message_id)
+            replies.insert(0, self.render_key("utter_crisis", turn.language))
+        if failure is not None:
+            return self._answer_later(turn, failure, distress, delivered_here)
         with unit_of_work(self.sessions) as session:
-            inbound_row = session.get_one(Message, inbound_id)
-            replies = messages.store_replies(session, inbound_row, replies)
-            if engine_down:
-                inbound_row.status = MessageStatus.RECEIVED  # answered for real once Rasa is back
-            user = users.by_public_id(session, public_id)
+            row = session.get_one(Message, turn.message_id)
+            stored = messages.store_replies(session, row, replies)
+            user = users.by_public_id(session, turn.public_id)
             if not consent.may_keep(user):
-                inbound_row.text = inbound_row.payload = None  # answered: nothing of it is kept without consent
-        return Outcome(replies, False, public_id)
+                row.text = row.payload = None  # answered: nothing of it is kept without consent
+            if delivered_here:
+                _delivered(session, stored)
+        return stored
+
+    def _take(self, message_id: int, claimed: bool) -> _Turn | None:
+        with unit_of_work(self.sessions) as session:
+            if not claimed:
+                taken = session.execute(
+                    update(Message)
+                    .where(Message.id == message_id, Message.status == MessageStatus.RECEIVED)
+                    .values(status=MessageStatus.ANSWERING)
+                    .execution_options(synchronize_session=False)
+                )
+                if taken.rowcount != 1:  # type: ignore[attr-defined]
+                    return None
+            row = session.get_one(Message, message_id)
+            session.refresh(row)
+            user = session.get_one(Conversation, row.conversation_id).user
+            return _Turn(
+                message_id=row.id,
+                conversation_id=row.conversation_id,
+                public_id=user.public_id,
+                consent=user.consent.value,
+                language=row.language or user.language or "fr",
+                channel=row.channel,
+                kind=row.kind or InboundKind.TEXT,
+                text=row.text,
+                payload=row.payload,
+                attempts=row.attempts,
+            )
+
+    async def _ask_rasa(self, turn: _Turn, message: str) -> list[Reply] | str:
+        """Rasa's replies written out, or why the dialogue engine could not answer."""
+        metadata = {"language": turn.language, "channel": turn.channel, "consent": turn.consent}
+        try:
+            bot_messages = await self.rasa.send(turn.public_id, message, metadata)
+        except RasaUnavailable as error:
+            return f"Rasa unavailable: {error}"
+        if not bot_messages and not await self._action_server_up():
+            # Rasa answers with nothing when its action server is down: that is no answer.
+            return "the action server does not answer"
+        return self.render(bot_messages, turn.language)
+
+    async def _action_server_up(self) -> bool:
+        if not self.action_server_url:
+            return True
+        try:
+            async with httpx.AsyncClient(timeout=3) as client:
+                return (await client.get(f"{self.action_server_url}/health")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _answer_later(self, turn: _Turn, failure: str, distress: bool, delivered_here: bool) -> list[Reply]:
+        """Keep the message for a later try; the first time, tell the young person (helplines first if needed)."""
+        log.error("message %s kept unanswered (try %d): %s", turn.message_id, turn.attempts + 1, failure)
+        with unit_of_work(self.sessions) as session:
+            row = session.get_one(Message, turn.message_id)
+            row.status = MessageStatus.RECEIVED
+            row.attempts += 1
+            row.error = failure[:1000]
+            row.next_attempt_at = utcnow() + outbox.backoff(row.attempts)
+            if row.attempts > 1:
+                return []  # they were told already
+            keys = ["utter_crisis", "utter_engine_down"] if distress else ["utter_engine_down"]
+            stored = [
+                messages.enqueue(session, turn.conversation_id, self.render_key(key, turn.language), row.id)
+                for key in keys
+            ]
+            if delivered_here:
+                _delivered(session, stored)
+            return stored
 
     def render_key(self, key: str, language: str) -> Reply:
         return Reply(self.texts.text(key, language), language, key=key)
@@ -134,3 +304,59 @@ class Dialogue:
             )
             replies.append(Reply(self.write(key, language), language, buttons, key=key if known else None))
         return replies
+
+
+def _delivered(session: Any, replies: list[Reply]) -> None:
+    for reply in replies:
+        if reply.id is not None:
+            outbox.mark_sent(session, reply.id, f"web:{reply.id}")
+
+
+class Responder(Worker):
+    """Answers stored messages in the background: oldest first in each conversation, one at a time per conversation.
+
+    New messages wake it at once; it also looks every few seconds for messages whose retry is due (Rasa was down)
+    and, at start-up, for messages a stopped gateway had not answered.
+    """
+
+    name = "responder"
+
+    def __init__(self, dialogue: Dialogue, concurrency: int = 8) -> None:
+        super().__init__(concurrency=concurrency)
+        self.dialogue = dialogue
+        dialogue.on_received = self.wake
+
+    def due(self) -> list[tuple[int, object]]:
+        now = utcnow()
+        with unit_of_work(self.dialogue.sessions) as session:
+            oldest = (
+                select(func.min(Message.id))
+                .where(
+                    Message.direction == Direction.IN,
+                    Message.status.in_((MessageStatus.RECEIVED, MessageStatus.ANSWERING)),
+                )
+                .group_by(Message.conversation_id)
+            )
+            rows = session.execute(
+                select(Message.id, Message.conversation_id)
+                .where(
+                    Message.id.in_(oldest),
+                    Message.status == MessageStatus.RECEIVED,
+                    (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now),
+                )
+                .order_by(Message.id)
+                .limit(100)
+            ).all()
+        return [(row.id, row.conversation_id) for row in rows]
+
+    async def work(self, item_id: int) -> None:
+        try:
+            await self.dialogue.answer(item_id)
+        except Exception as error:  # a bug or a database hiccup: the message is kept and tried again later
+            log.exception("answering message %s failed", item_id)
+            with unit_of_work(self.dialogue.sessions) as session:
+                row = session.get_one(Message, item_id)
+                if row.status == MessageStatus.ANSWERING:
+                    row.status, row.attempts = MessageStatus.RECEIVED, row.attempts + 1
+                    row.error = f"{type(error).__name__}: {error}"[:1000]
+                    row.next_attempt_at = utcnow() + outbox.backoff(row.attempts)

@@ -204,11 +204,11 @@ class Knowledge:
 
     def distance_km(self, commune_a: str, commune_b: str) -> float:
         """Great-circle distance between the centres of two communes."""
-        (lat1, lon1), (lat2, lon2) = self.communes[commune_a].point, self.communes[commune_b].point
-        p1, p2 = math.radians(lat1), math.radians(lat2)
-        dp, dl = p2 - p1, math.radians(lon2 - lon1)
-        a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-        return 2 * 6371.0 * math.asin(math.sqrt(a))
+        return great_circle_km(self.communes[commune_a].point, self.communes[commune_b].point)
+
+    def nearest_commune(self, point: tuple[float, float]) -> tuple[str, float]:
+        """The commune whose centre is closest to a point (a shared location), with its distance in km."""
+        return min(((c.id, great_circle_km(point, c.point)) for c in self.communes.values()), key=lambda x: x[1])
 
     def to_check(self) -> list[str]:
         """Every fact an operator still has to confirm, one line each."""
@@ -303,3 +303,12 @@ def knowledge() -> Knowledge:
     from bot.settings import get_settings
 
     return load_knowledge(get_settings().knowledge_dir)
+
+
+def great_circle_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Distance between two (latitude, longitude) points on the Earth, in km."""
+    (lat1, lon1), (lat2, lon2) = a, b
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))

@@ -12,6 +12,8 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
+    Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -57,11 +59,26 @@ class Direction(enum.StrEnum):
 
 
 class MessageStatus(enum.StrEnum):
-    RECEIVED = "received"  # inbound, stored, not answered yet
-    ANSWERED = "answered"  # inbound, its replies are stored
-    QUEUED = "queued"  # outbound, stored, not sent yet
+    """Where a message is: inbound received -> answering -> answered; outbound queued -> sending -> sent."""
+
+    RECEIVED = "received"  # inbound, stored, waiting for the dialogue engine
+    ANSWERING = "answering"  # inbound, the dialogue engine is on it
+    ANSWERED = "answered"  # inbound, its replies are stored in the outbox
+    QUEUED = "queued"  # outbound, in the outbox, to be sent when due
+    SENDING = "sending"  # outbound, handed to the channel right now
     SENT = "sent"
-    FAILED = "failed"
+    HELD = "held"  # outbound, may not be sent now (WhatsApp's 24-hour window): released when they write again
+    FAILED = "failed"  # outbound, given up; `error` says why
+
+
+class InboundKind(enum.StrEnum):
+    """What a young person sent; only text and buttons reach the dialogue engine as they are."""
+
+    TEXT = "text"
+    BUTTON = "button"
+    LOCATION = "location"  # turned into a partner search near the closest commune; the coordinates are not kept
+    MEDIA = "media"  # voice notes, stickers, photos, documents...
+    EDITED = "edited"
 
 
 class User(Base):
@@ -78,6 +95,8 @@ class User(Base):
     goal: Mapped[str | None] = mapped_column(String(32))
     # The partner organisation they chose (an id of knowledge/partners.yml); booking and handoff start from it.
     partner: Mapped[str | None] = mapped_column(String(40))
+    # Where they first came from (a deep link such as a partner's poster, `/start src_jes`): not personal.
+    source: Mapped[str | None] = mapped_column(String(40))
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -110,21 +129,26 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # WhatsApp allows free-form messages only within 24 hours of the young person's last message.
+    last_inbound_at: Mapped[datetime | None]
+    # The last template sent to reopen a closed window: one per closed window, never a stream of them.
+    template_sent_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
 
 
 class Message(Base):
-    """Every inbound and outbound message, with the channel's own id for it."""
+    """Every inbound and outbound message, with the channel's own id for it; outbound rows are the outbox."""
 
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_status_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     direction: Mapped[Direction] = mapped_column(str_enum(Direction))
     channel: Mapped[str] = mapped_column(String(16))
     # The channel's id of this message (Telegram update or message id, WhatsApp wamid, web client id).
-    external_id: Mapped[str | None] = mapped_column(String(128))
+    external_id: Mapped[str | None] = mapped_column(String(128), index=True)
     # Set on inbound messages only: a delivery seen twice hits this unique key and is answered once.
     dedup_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     text: Mapped[str | None] = mapped_column(Text)
@@ -132,8 +156,32 @@ class Message(Base):
     language: Mapped[str | None] = mapped_column(String(2))
     status: Mapped[MessageStatus] = mapped_column(str_enum(MessageStatus))
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[InboundKind | None] = mapped_column(str_enum(InboundKind))  # inbound only
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # The outbox and the dialogue engine's retries: tries so far, when to try again, what went wrong last.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    # Parts of a long reply already delivered (a retry goes on from the next part, never repeats one).
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # The latest delivery status the platform reported (WhatsApp: sent, delivered, read, failed).
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class DeliveryStatus(Base):
+    """Each delivery status a platform reported for an outbound message, stored once however often it is replayed."""
+
+    __tablename__ = "delivery_statuses"
+    __table_args__ = (UniqueConstraint("external_id", "status", name="uq_delivery_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    reported_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ConsentRecord(Base):
@@ -154,7 +202,9 @@ __all__ = [
     "Consent",
     "ConsentRecord",
     "Conversation",
+    "DeliveryStatus",
     "Direction",
+    "InboundKind",
     "LanguageSource",
     "Message",
     "MessageStatus",

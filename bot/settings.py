@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -40,12 +41,19 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL")
     telegram_mode: Literal["polling", "webhook"] = Field("polling", alias="TELEGRAM_MODE")
     telegram_webhook_secret: str = Field("", alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_max_per_second: float = Field(30.0, gt=0, alias="TELEGRAM_MAX_PER_SECOND")
+    telegram_chat_interval: float = Field(1.0, ge=0, alias="TELEGRAM_CHAT_INTERVAL")
 
     whatsapp_access_token: str = Field("", alias="WHATSAPP_ACCESS_TOKEN")
     whatsapp_phone_number_id: str = Field("", alias="WHATSAPP_PHONE_NUMBER_ID")
     whatsapp_app_secret: str = Field("", alias="WHATSAPP_APP_SECRET")
     whatsapp_verify_token: str = Field("", alias="WHATSAPP_VERIFY_TOKEN")
     whatsapp_api_base_url: str = Field("https://graph.facebook.com/v21.0", alias="WHATSAPP_API_BASE_URL")
+    whatsapp_max_per_second: float = Field(50.0, gt=0, alias="WHATSAPP_MAX_PER_SECOND")
+    # The approved template sent when the 24-hour window has closed ("we have an answer for you").
+    whatsapp_template_name: str = Field("", alias="WHATSAPP_TEMPLATE_NAME")
+    # Our language -> the template's language code at Meta, e.g. "en=en_US,fr=fr"; unlisted ones as they are.
+    whatsapp_template_languages: str = Field("", alias="WHATSAPP_TEMPLATE_LANGUAGES")
 
     timezone: str = Field("Europe/Brussels", alias="TZ")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
@@ -59,8 +67,14 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'assistant.db'}"
-        if self.telegram_mode == "webhook" and self.telegram_bot_token and not self.telegram_webhook_secret:
-            raise ValueError("TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook")
+        if self.telegram_mode == "webhook" and self.telegram_bot_token:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", self.telegram_webhook_secret):
+                raise ValueError(
+                    "TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_MODE=webhook:"
+                    " 16 to 256 letters, digits, '_' or '-'"
+                )
+            if not self.public_url.startswith(("https://", "http://")):
+                raise ValueError("TELEGRAM_MODE=webhook needs PUBLIC_URL, where Telegram reaches the gateway")
         if self.whatsapp_enabled and not (self.whatsapp_app_secret and self.whatsapp_verify_token):
             raise ValueError("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN are required with WhatsApp")
         if self.environment == "production" and self.database_url.startswith("sqlite"):
@@ -74,6 +88,11 @@ class Settings(BaseSettings):
     @property
     def whatsapp_enabled(self) -> bool:
         return bool(self.whatsapp_access_token and self.whatsapp_phone_number_id)
+
+    @property
+    def template_languages(self) -> dict[str, str]:
+        pairs = (item.split("=", 1) for item in self.whatsapp_template_languages.split(",") if "=" in item)
+        return {ours.strip(): theirs.strip() for ours, theirs in pairs}
 
     @property
     def rasa_port(self) -> int:

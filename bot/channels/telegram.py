@@ -1,26 +1,35 @@
-"""Telegram through python-telegram-bot: polling (or webhook, later) against TELEGRAM_API_BASE_URL."""
+"""Telegram through python-telegram-bot: polling or webhook against TELEGRAM_API_BASE_URL.
+
+Receiving only stores the update (once: its update_id is the deduplication key, in the database, so a
+repeated delivery is ignored even after a restart) and wakes the responder. Replies leave through the outbox,
+which calls `TelegramChannel.send`.
+"""
 
 from __future__ import annotations
 
+import hmac
+import json
 import logging
+import re
+from datetime import timedelta
+from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from fastapi import APIRouter, Request, Response
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
-from telegram.ext import (
-    Application,
-    ApplicationBuilder,
-    CallbackQueryHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bot.db import unit_of_work
+from bot.channels import DeliveryError, Prepared
 from bot.dialogue import Dialogue, Inbound
-from bot.services import messages
+from bot.models import InboundKind
 from bot.services.messages import Reply
+from bot.services.outbox import Outgoing
 
 CHANNEL = "telegram"
+WEBHOOK_PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_BODY = 1_000_000  # a Telegram update is a few kB; anything this big is not one
 # Telegram commands and the dialogue intents they stand for; /start opens every first contact.
 COMMANDS = {
     "/start": "/greet",
@@ -29,11 +38,81 @@ COMMANDS = {
     "/stop": "/opt_out",
     "/delete": "/delete_my_data",
 }
+DEEP_LINK_SOURCE = re.compile(r"^src_([A-Za-z0-9_-]{1,40})$")  # t.me/<bot>?start=src_jes on a partner's poster
+MEDIA = (
+    "photo",
+    "voice",
+    "audio",
+    "video",
+    "video_note",
+    "document",
+    "sticker",
+    "animation",
+    "contact",
+    "poll",
+    "dice",
+    "game",
+    "story",
+)
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 log = logging.getLogger(__name__)
 
 
+def to_inbound(update: Update) -> Inbound | None:
+    """What a young person sent in this update, or None for updates that are not theirs to answer."""
+    language = update.effective_user.language_code if update.effective_user else None
+    ref = str(update.update_id)
+    if update.callback_query is not None:
+        query = update.callback_query
+        chat_ref = query.message.chat.id if query.message else query.from_user.id
+        if not query.data:
+            return None
+        return Inbound(CHANNEL, str(chat_ref), ref, payload=query.data, language_hint=language, kind=InboundKind.BUTTON)
+    if update.edited_message is not None:
+        chat = update.edited_message.chat
+        return Inbound(CHANNEL, str(chat.id), ref, language_hint=language, kind=InboundKind.EDITED)
+    message = update.message
+    if message is None or message.chat.type != "private":
+        return None  # groups and channels are not where young people talk to us
+    chat_id = str(message.chat.id)
+    if message.text:
+        text = message.text
+        if text.startswith("/"):
+            command, _, argument = text.partition(" ")
+            payload = COMMANDS.get(command.split("@")[0].lower(), "/help")
+            source = DEEP_LINK_SOURCE.match(argument.strip()) if command.lower().startswith("/start") else None
+            return Inbound(
+                CHANNEL,
+                chat_id,
+                ref,
+                payload=payload,
+                language_hint=language,
+                kind=InboundKind.BUTTON,
+                source=source.group(1).lower() if source else None,
+            )
+        return Inbound(CHANNEL, chat_id, ref, text=text, language_hint=language)
+    if message.location is not None:
+        point = (message.location.latitude, message.location.longitude)
+        return Inbound(CHANNEL, chat_id, ref, language_hint=language, kind=InboundKind.LOCATION, location=point)
+    if any(getattr(message, kind, None) for kind in MEDIA):
+        return Inbound(CHANNEL, chat_id, ref, text=message.caption, language_hint=language, kind=InboundKind.MEDIA)
+    return None  # service messages (pinned, chat photo changed...)
+
+
+async def receive(update: Update, bot: Bot, dialogue: Dialogue) -> None:
+    """Store one update for answering; a tapped button's spinner is stopped at once."""
+    if update.callback_query is not None:
+        try:
+            await bot.answer_callback_query(update.callback_query.id)
+        except TelegramError as error:  # too old, or answered before this delivery: the message still counts
+            log.info("callback query not answered: %s", error)
+    inbound = to_inbound(update)
+    if inbound is not None:
+        dialogue.receive(inbound)
+
+
 def build_application(token: str, base_url: str, dialogue: Dialogue) -> Application:
-    """The Telegram application with our handlers, pointed at `base_url` (Telegram's or a local one)."""
+    """The Telegram application pointed at `base_url` (Telegram's or a local one); polling feeds `receive`."""
     application = (
         ApplicationBuilder()
         .token(token)
@@ -42,69 +121,76 @@ def build_application(token: str, base_url: str, dialogue: Dialogue) -> Applicat
         .concurrent_updates(True)
         .build()
     )
-    application.bot_data["dialogue"] = dialogue
-    application.add_handler(CallbackQueryHandler(on_button))
-    application.add_handler(MessageHandler(filters.TEXT, on_text))
-    application.add_handler(MessageHandler(filters.ALL & ~filters.TEXT & ~filters.StatusUpdate.ALL, on_other))
+
+    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Every update, whatever its kind, goes the same way as in webhook mode."""
+        await receive(update, context.bot, dialogue)
+
+    application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(on_error)
     return application
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A typed message (commands included: /start is a first contact like any other)."""
-    text = update.effective_message.text if update.effective_message else None
-    if not text:
-        return
-    command = COMMANDS.get(text.split(maxsplit=1)[0].split("@")[0].lower()) if text.startswith("/") else None
-    await answer(update, context, text=None if command else text, payload=command)
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log every error with its update; polling goes on."""
+    log.error("error while handling a Telegram update", exc_info=context.error)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A tapped inline button: its callback data is the dialogue payload."""
-    query = update.callback_query
-    if query is None:
-        return
-    await query.answer()
-    await answer(update, context, payload=query.data)
+router = APIRouter()
 
 
-async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Voice notes, stickers, photos...: a kind word saying what the assistant can read."""
-    await answer(update, context, readable=False)
+@router.post(WEBHOOK_PATH, include_in_schema=False)
+async def webhook(request: Request) -> Response:
+    """Telegram's webhook: only calls carrying our secret token are read (403 otherwise)."""
+    settings = request.app.state.settings
+    application: Application | None = getattr(request.app.state, "telegram", None)
+    if application is None or settings.telegram_mode != "webhook":
+        return Response(status_code=404)
+    secret = request.headers.get(SECRET_HEADER, "").encode()
+    if not hmac.compare_digest(secret, settings.telegram_webhook_secret.encode()):
+        return Response(status_code=403)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return Response(status_code=413)
+    try:
+        data = json.loads(body)
+        update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
+    except (ValueError, TypeError, KeyError, AttributeError, TelegramError):
+        update = None
+    if update is None:
+        return Response(status_code=400)
+    await receive(update, application.bot, request.app.state.dialogue)
+    return Response(status_code=200)
 
 
-async def answer(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    *,
-    text: str | None = None,
-    payload: str | None = None,
-    readable: bool = True,
-) -> None:
-    """Run the dialogue on this update and send its replies to the chat."""
-    if update.effective_chat is None:
-        return
-    user = update.effective_user
-    inbound = Inbound(
-        channel=CHANNEL,
-        user_ref=str(update.effective_chat.id),
-        message_ref=str(update.update_id),  # Telegram may deliver an update twice: its id is the dedup key
-        text=text,
-        payload=payload,
-        language_hint=user.language_code if user else None,
-        readable=readable,
-    )
-    dialogue: Dialogue = context.bot_data["dialogue"]
-    outcome = await dialogue.handle(inbound)
-    if outcome.duplicate:
-        return
-    chat_id = update.effective_chat.id
-    for reply in outcome.replies:
-        for chunk, markup in render(reply):
-            sent = await context.bot.send_message(chat_id, chunk, reply_markup=markup)
-        if reply.id is not None:
-            with unit_of_work(dialogue.sessions) as session:
-                messages.mark_sent(session, reply.id, f"{chat_id}:{sent.message_id}")
+class TelegramChannel:
+    """Sends replies as Telegram messages with inline keyboards."""
+
+    name = CHANNEL
+
+    def __init__(self, bot: Bot, per_second: float = 30.0, per_chat_interval: float = 1.0) -> None:
+        self.bot = bot
+        self.per_second = per_second
+        self.per_chat_interval = per_chat_interval
+
+    def prepare(self, outgoing: Outgoing) -> Prepared:
+        return Prepared(parts=render(outgoing.reply))
+
+    async def send(self, recipient: str, part: Any) -> str:
+        text, markup = part
+        try:
+            sent = await self.bot.send_message(int(recipient), text, reply_markup=markup)
+        except RetryAfter as error:
+            wait = error.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            raise DeliveryError(f"Telegram flood control: retry after {seconds:.0f} s", retry_after=seconds) from error
+        except Forbidden as error:
+            raise DeliveryError(f"Telegram refused: {error.message}", permanent=True) from error
+        except BadRequest as error:
+            raise DeliveryError(f"Telegram bad request: {error.message}", permanent=True) from error
+        except NetworkError as error:  # timeouts included: tried again with back-off
+            raise DeliveryError(f"Telegram unreachable: {error.message}") from error
+        return f"{recipient}:{sent.message_id}"
 
 
 def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
@@ -127,8 +213,3 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
         ]
         markup = InlineKeyboardMarkup(rows)
     return [(chunk, markup if i == len(chunks) - 1 else None) for i, chunk in enumerate(chunks)]
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log every error with its update; polling goes on."""
-    log.error("error while handling a Telegram update", exc_info=context.error)

@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, field_validator
 
 from bot.db import unit_of_work
 from bot.dialogue import Dialogue, Inbound
-from bot.services import messages
+from bot.services import messages, outbox
 from bot.settings import LANGUAGES
 
 CHANNEL = "web"
@@ -99,11 +99,16 @@ async def post_message(body: WebMessageIn, dialogue: Annotated[Dialogue, Depends
         payload=body.payload,
         language_hint=body.language_hint,
     )
-    outcome = await dialogue.handle(inbound)
-    if not outcome.duplicate:
-        # The page receives the replies in this very response: that is their delivery.
-        with unit_of_work(dialogue.sessions) as session:
-            for reply in outcome.replies:
-                if reply.id is not None:
-                    messages.mark_sent(session, reply.id, f"web:{reply.id}")
+    outcome = await dialogue.handle(inbound)  # the page receives the replies in this very response
     return WebMessageOut(replies=[to_out(r) for r in outcome.replies], duplicate=outcome.duplicate)
+
+
+@router.get("/webchat/api/messages")
+async def later_messages(
+    client_id: Annotated[str, Query(min_length=8, max_length=64, pattern=ID.pattern)],
+    dialogue: Annotated[Dialogue, Depends(get_dialogue)],
+) -> WebMessageOut:
+    """What was written to this page since its last question (an answer after an outage, a caseworker's reply)."""
+    with unit_of_work(dialogue.sessions) as session:
+        replies = outbox.collect(session, CHANNEL, client_id)
+    return WebMessageOut(replies=[to_out(r) for r in replies], duplicate=False)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Conversation, Direction, Message, MessageStatus, utcnow
+from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class Reply:
     key: str | None = None  # the text's key in bot/locales, when it came from there
     id: int | None = None  # its row in the message log, once stored
 
+    def payload_json(self) -> str | None:
+        """The buttons as stored in the message log."""
+        return json.dumps([b.__dict__ for b in self.buttons], ensure_ascii=False) if self.buttons else None
+
 
 class DuplicateMessage(Exception):
     """This delivery was seen before: it must not be answered again."""
@@ -45,6 +49,8 @@ def store_inbound(
     external_id: str,
     text: str | None,
     payload: str | None,
+    kind: InboundKind = InboundKind.TEXT,
+    status: MessageStatus = MessageStatus.RECEIVED,
 ) -> Message:
     """Store an inbound message once; a second delivery of the same channel id raises DuplicateMessage."""
     dedup_key = f"{conversation.channel}:{external_id}"
@@ -56,7 +62,8 @@ def store_inbound(
         dedup_key=dedup_key,
         text=text,
         payload=payload,
-        status=MessageStatus.RECEIVED,
+        kind=kind,
+        status=status,
     )
     try:
         with session.begin_nested():
@@ -64,29 +71,34 @@ def store_inbound(
     except IntegrityError:
         original = session.scalars(select(Message.id).where(Message.dedup_key == dedup_key)).one()
         raise DuplicateMessage(original) from None
-    conversation.last_message_at = utcnow()
+    conversation.last_message_at = conversation.last_inbound_at = utcnow()
     return message
 
 
 def store_replies(session: Session, inbound: Message, replies: Sequence[Reply]) -> list[Reply]:
-    """Queue the replies to `inbound` in the log and mark it answered; returns them with their ids."""
-    stored = []
-    for reply in replies:
-        row = Message(
-            conversation_id=inbound.conversation_id,
-            direction=Direction.OUT,
-            channel=inbound.channel,
-            text=reply.text,
-            payload=json.dumps([b.__dict__ for b in reply.buttons], ensure_ascii=False) if reply.buttons else None,
-            language=reply.language,
-            status=MessageStatus.QUEUED,
-            reply_to_id=inbound.id,
-        )
-        session.add(row)
-        session.flush()
-        stored.append(replace(reply, id=row.id))
+    """Queue the replies to `inbound` in the outbox and mark it answered; returns them with their ids."""
+    stored = [enqueue(session, inbound.conversation_id, reply, reply_to_id=inbound.id) for reply in replies]
     inbound.status = MessageStatus.ANSWERED
+    inbound.next_attempt_at = None
     return stored
+
+
+def enqueue(session: Session, conversation_id: int, reply: Reply, reply_to_id: int | None = None) -> Reply:
+    """Put one message to a young person in the outbox (a caseworker's answer, a reminder, an apology)."""
+    conversation = session.get_one(Conversation, conversation_id)
+    row = Message(
+        conversation_id=conversation.id,
+        direction=Direction.OUT,
+        channel=conversation.channel,
+        text=reply.text,
+        payload=reply.payload_json(),
+        language=reply.language,
+        status=MessageStatus.QUEUED,
+        reply_to_id=reply_to_id,
+    )
+    session.add(row)
+    session.flush()
+    return Reply(reply.text, reply.language, reply.buttons, key=reply.key, id=row.id)
 
 
 def replies_to(session: Session, inbound_id: int) -> list[Reply]:
@@ -100,10 +112,26 @@ def to_reply(row: Message) -> Reply:
     return Reply(row.text or "", row.language or "", buttons, id=row.id)
 
 
-def mark_sent(session: Session, message_id: int, external_id: str | None) -> None:
-    """Record that a reply left through its channel, with the channel's id for it."""
-    row = session.get(Message, message_id)
-    if row is not None:
-        row.status = MessageStatus.SENT
-        row.external_id = external_id
-        row.sent_at = utcnow()
+def numbered_choice(session: Session, conversation_id: int, number: int) -> str | None:
+    """The payload of button `number` (from 1) of the choices the assistant offered last, if any.
+
+    Call it before storing the new message. Only choices offered since the young person's previous message
+    count: an old list is not answered by a number typed later about something else.
+    """
+    inbound = (Message.conversation_id == conversation_id) & (Message.direction == Direction.IN)
+    previous_inbound = session.scalar(select(func.max(Message.id)).where(inbound))
+    offered = session.scalars(
+        select(Message.payload)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.OUT,
+            Message.payload.is_not(None),
+            Message.id > (previous_inbound or 0),
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    if not offered:
+        return None
+    buttons = json.loads(offered)
+    return str(buttons[number - 1]["payload"]) if 1 <= number <= len(buttons) else None

@@ -16,7 +16,7 @@ from bot.db import SessionFactory, unit_of_work
 from bot.dialogue import Dialogue, Inbound
 from bot.i18n import catalog
 from bot.language import LanguageResolver, build_resolver
-from bot.models import Consent, LanguageSource, Message, MessageStatus, User
+from bot.models import Consent, InboundKind, LanguageSource, Message, MessageStatus, User
 from bot.rasa_client import RasaClient
 
 INTRO = [
@@ -147,7 +147,7 @@ async def test_an_explicit_choice_is_sticky(sessions, resolver) -> None:
 async def test_unreadable_content_gets_a_kind_word_without_rasa(sessions, resolver) -> None:
     rasa = FakeRasa()
     outcome = await dialogue(sessions, rasa, resolver).handle(
-        Inbound("telegram", "88", "9100", language_hint="es", readable=False)
+        Inbound("telegram", "88", "9100", language_hint="es", kind=InboundKind.MEDIA)
     )
     assert [r.text for r in outcome.replies] == [catalog().text("utter_unsupported_content", "es")]
     assert rasa.received == []

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot.db import SessionFactory, unit_of_work
 from bot.models import Consent, ConsentRecord, Message, MessageStatus, User
-from bot.services import consent, messages, profile, users
+from bot.services import consent, messages, outbox, profile, users
 from bot.services.messages import Button, DuplicateMessage, Reply
 from tests.factories import make_user
 
@@ -37,7 +37,7 @@ def test_replies_are_stored_before_sending_and_found_again(sessions: SessionFact
         )
         assert inbound.status == MessageStatus.ANSWERED
         assert all(r.id for r in stored)
-        messages.mark_sent(session, stored[0].id or 0, "web:1")
+        outbox.mark_sent(session, stored[0].id or 0, "web:1")
     with unit_of_work(sessions) as session:
         again = messages.replies_to(session, inbound.id)
         assert [(r.text, r.buttons) for r in again] == [

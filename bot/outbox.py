@@ -1,0 +1,118 @@
+"""The outbox worker: sends what the outbox holds, once, in order, within each channel's limits.
+
+Per channel at most `per_second` sends a second; per chat at least `per_chat_interval` seconds between two
+sends; one message per conversation at a time, so replies arrive in the order they were written. A platform
+that says "wait" is waited out without counting a failure; other failures are retried with back-off; a
+refusal is final. What may not go now (WhatsApp's window) is held, with the reason, until the person writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+from bot.channels import Channel, DeliveryError
+from bot.db import SessionFactory, unit_of_work
+from bot.services import outbox
+from bot.workers import Worker
+
+log = logging.getLogger(__name__)
+
+
+class Pace:
+    """Spacing between sends: at most `per_second` a second, and a pause when the platform asks for one."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self.next_free = 0.0
+        self.paused_until = 0.0
+
+    async def turn(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self.next_free, self.paused_until)
+        self.next_free = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+
+class OutboxWorker(Worker):
+    """Delivers due outbox rows through their channel."""
+
+    name = "outbox"
+    poll = 0.5
+
+    def __init__(self, sessions: SessionFactory, channels: dict[str, Channel], concurrency: int = 64) -> None:
+        super().__init__(concurrency=concurrency)
+        self.sessions = sessions
+        self.channels = channels
+        self.paces = {name: Pace(channel.per_second) for name, channel in channels.items()}
+        self.chat_free_at: dict[int, float] = {}  # conversation id -> when it may get its next message
+
+    def due(self) -> list[tuple[int, object]]:
+        if not self.channels:
+            return []
+        with unit_of_work(self.sessions) as session:
+            return list(outbox.due(session, list(self.channels)))
+
+    async def work(self, item_id: int) -> None:
+        with unit_of_work(self.sessions) as session:
+            outgoing = outbox.claim(session, item_id)
+        if outgoing is None:
+            return
+        channel, pace = self.channels[outgoing.channel], self.paces[outgoing.channel]
+        try:
+            prepared = channel.prepare(outgoing)
+            if prepared.template is not None:
+                await self._pace(pace, outgoing.conversation_id, channel)
+                await channel.send(outgoing.recipient, prepared.template)
+                with unit_of_work(self.sessions) as session:
+                    outbox.template_sent(session, outgoing.conversation_id)
+            if prepared.hold is not None:
+                with unit_of_work(self.sessions) as session:
+                    outbox.hold(session, item_id, prepared.hold)
+                return
+            for part in prepared.parts[outgoing.parts_sent :]:
+                await self._pace(pace, outgoing.conversation_id, channel)
+                external_id = await channel.send(outgoing.recipient, part)
+                with unit_of_work(self.sessions) as session:
+                    outbox.part_sent(session, item_id, external_id)
+            with unit_of_work(self.sessions) as session:
+                outbox.mark_sent(session, item_id)
+        except DeliveryError as error:
+            self._failed(outgoing, pace, error)
+        except Exception as error:  # a bug must not leave the row "sending" for ever
+            log.exception("sending message %s failed", item_id)
+            with unit_of_work(self.sessions) as session:
+                outbox.retry_later(session, item_id, f"{type(error).__name__}: {error}")
+
+    async def _pace(self, pace: Pace, conversation_id: int, channel: Channel) -> None:
+        wait = self.chat_free_at.get(conversation_id, 0.0) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        await pace.turn()
+        self.chat_free_at[conversation_id] = time.monotonic() + channel.per_chat_interval
+
+    def _failed(self, outgoing: outbox.Outgoing, pace: Pace, error: DeliveryError) -> None:
+        item_id, conversation_id = outgoing.id, outgoing.conversation_id
+        with unit_of_work(self.sessions) as session:
+            if error.window_closed:
+                outbox.hold(session, item_id, f"{error.reason}: held until they write")
+            elif error.permanent:
+                outbox.give_up(session, item_id, error.reason)
+                log.warning("message %s given up: %s", item_id, error.reason)
+            elif error.retry_after is not None:
+                outbox.wait_without_penalty(session, item_id, error.reason, timedelta(seconds=error.retry_after))
+                self.chat_free_at[conversation_id] = time.monotonic() + error.retry_after
+                if error.pause_channel:
+                    pace.pause(error.retry_after)
+            else:
+                status = outbox.retry_later(session, item_id, error.reason)
+                if error.pause_channel:
+                    pace.pause(outbox.backoff(outgoing.attempts + 1).total_seconds())
+                log.warning("message %s not sent (%s): %s", item_id, status, error.reason)
+        self.wake()

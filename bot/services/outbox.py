@@ -1,0 +1,255 @@
+"""The outbox: every message to a young person is a row before it leaves, and it leaves once.
+
+A row goes queued -> sending -> sent. Claiming it (queued -> sending) is one conditional UPDATE, so two
+workers never both send it. A failure puts it back in the queue with a later `next_attempt_at`, or gives it
+up (`failed`, with the reason in `error`). A message that may not be sent now (WhatsApp's 24-hour window) is
+`held`, with the reason, until the young person writes again. Replies to one conversation leave in order:
+only the oldest waiting message of a conversation is ever due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.models import (
+    ChannelIdentity,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageStatus,
+    utcnow,
+)
+from bot.services.messages import Reply, to_reply
+
+MAX_ATTEMPTS = 12  # with the back-off below, about an hour and a half of trying before giving up
+WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
+# Later statuses win: a "delivered" replayed after "read" does not move the message back.
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before try number `attempts + 1`: 2, 4, 8... seconds, at most ten minutes."""
+    return timedelta(seconds=min(600, 2 ** max(1, attempts)))
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives datetimes back without their zone; every time we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed outbox row with what its channel needs to send it."""
+
+    id: int
+    conversation_id: int
+    channel: str
+    recipient: str  # the channel's id of the young person (chat id, phone number)
+    reply: Reply
+    parts_sent: int
+    attempts: int
+    last_inbound_at: datetime | None
+    template_sent_at: datetime | None
+
+
+def due(session: Session, channels: list[str], now: datetime | None = None, limit: int = 200) -> list[tuple[int, int]]:
+    """The messages to send now (id, conversation id): the oldest waiting one of each conversation, when due."""
+    now = now or utcnow()
+    oldest = (
+        select(func.min(Message.id))
+        .where(Message.direction == Direction.OUT, Message.status.in_(WAITING), Message.channel.in_(channels))
+        .group_by(Message.conversation_id)
+    )
+    query = (
+        select(Message.id, Message.conversation_id)
+        .where(
+            Message.id.in_(oldest),
+            Message.status == MessageStatus.QUEUED,
+            (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now),
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return [(row.id, row.conversation_id) for row in session.execute(query)]
+
+
+def next_due_at(session: Session, channels: list[str]) -> datetime | None:
+    """When the earliest message waiting for a retry becomes due (so a worker knows how long it may sleep)."""
+    moment = session.scalar(
+        select(func.min(Message.next_attempt_at)).where(
+            Message.direction == Direction.OUT, Message.status == MessageStatus.QUEUED, Message.channel.in_(channels)
+        )
+    )
+    return as_utc(moment) if moment else None
+
+
+def claim(session: Session, message_id: int) -> Outgoing | None:
+    """Take a queued message for sending; None when someone else took it or it is no longer queued."""
+    taken = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.SENDING)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.get_one(Message, message_id)
+    session.refresh(row)
+    conversation = session.get_one(Conversation, row.conversation_id)
+    recipient = session.scalars(
+        select(ChannelIdentity.external_id).where(
+            ChannelIdentity.user_id == conversation.user_id, ChannelIdentity.channel == row.channel
+        )
+    ).first()
+    if recipient is None:  # erased meanwhile: nobody to send it to
+        row.status, row.error = MessageStatus.FAILED, "no recipient: the young person's data was erased"
+        return None
+    return Outgoing(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        channel=row.channel,
+        recipient=recipient,
+        reply=to_reply(row),
+        parts_sent=row.parts_sent,
+        attempts=row.attempts,
+        last_inbound_at=as_utc(conversation.last_inbound_at) if conversation.last_inbound_at else None,
+        template_sent_at=as_utc(conversation.template_sent_at) if conversation.template_sent_at else None,
+    )
+
+
+def part_sent(session: Session, message_id: int, external_id: str) -> None:
+    """One part of a long reply went out: a retry goes on from the next part."""
+    row = session.get_one(Message, message_id)
+    row.parts_sent += 1
+    row.external_id = external_id
+
+
+def mark_sent(session: Session, message_id: int, external_id: str | None = None) -> None:
+    """The whole message left through its channel."""
+    row = session.get_one(Message, message_id)
+    row.status = MessageStatus.SENT
+    row.external_id = external_id or row.external_id
+    row.sent_at = utcnow()
+    row.error = None
+
+
+def retry_later(session: Session, message_id: int, reason: str, delay: timedelta | None = None) -> MessageStatus:
+    """Put a message whose sending failed back in the queue, or give it up after MAX_ATTEMPTS."""
+    row = session.get_one(Message, message_id)
+    row.attempts += 1
+    row.error = reason[:1000]
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = MessageStatus.FAILED
+    else:
+        row.status = MessageStatus.QUEUED
+        row.next_attempt_at = utcnow() + (delay if delay is not None else backoff(row.attempts))
+    return row.status
+
+
+def wait_without_penalty(session: Session, message_id: int, reason: str, delay: timedelta) -> None:
+    """Back in the queue after the platform said "too many, wait": waiting out a rate limit is not a failure."""
+    row = session.get_one(Message, message_id)
+    row.status, row.error, row.next_attempt_at = MessageStatus.QUEUED, reason[:1000], utcnow() + delay
+
+
+def give_up(session: Session, message_id: int, reason: str) -> None:
+    """The platform refused the message for good (blocked bot, invalid number...)."""
+    row = session.get_one(Message, message_id)
+    row.attempts += 1
+    row.status, row.error = MessageStatus.FAILED, reason[:1000]
+
+
+def hold(session: Session, message_id: int, reason: str) -> None:
+    """Keep a message that may not be sent now; it goes when the young person writes again."""
+    row = session.get_one(Message, message_id)
+    row.status, row.error = MessageStatus.HELD, reason[:1000]
+
+
+def template_sent(session: Session, conversation_id: int) -> None:
+    session.get_one(Conversation, conversation_id).template_sent_at = utcnow()
+
+
+def release_held(session: Session, conversation_id: int) -> int:
+    """The young person wrote: what was held for them goes out now, in order. Returns how many."""
+    released = session.execute(
+        update(Message)
+        .where(Message.conversation_id == conversation_id, Message.status == MessageStatus.HELD)
+        .values(status=MessageStatus.QUEUED, next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(released.rowcount)  # type: ignore[attr-defined]
+
+
+def recover(session: Session) -> tuple[int, int]:
+    """At start-up, after a crash: messages caught half-way.
+
+    An inbound message whose answer was interrupted is answered again (its replies were not stored yet).
+    An outbound message caught while sending may or may not have reached the young person; it is not sent
+    again, so that nobody ever gets a message twice, and its row says so for the operators.
+    """
+    answering = session.execute(
+        update(Message)
+        .where(Message.status == MessageStatus.ANSWERING)
+        .values(status=MessageStatus.RECEIVED)
+        .execution_options(synchronize_session=False)
+    )
+    sending = session.execute(
+        update(Message)
+        .where(Message.status == MessageStatus.SENDING)
+        .values(status=MessageStatus.FAILED, error="interrupted while sending: not sent again, to never send twice")
+        .execution_options(synchronize_session=False)
+    )
+    return int(answering.rowcount), int(sending.rowcount)  # type: ignore[attr-defined]
+
+
+def record_status(
+    session: Session, external_id: str, status: str, reported_at: datetime, error_code: int | None = None
+) -> bool:
+    """Store a delivery status against the outbound message it is about; False when unknown or already stored."""
+    message = session.scalars(
+        select(Message).where(Message.external_id == external_id, Message.direction == Direction.OUT)
+    ).first()
+    if message is None or status not in STATUS_RANK:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(
+                DeliveryStatus(
+                    message_id=message.id,
+                    external_id=external_id,
+                    status=status,
+                    error_code=error_code,
+                    reported_at=reported_at,
+                )
+            )
+    except IntegrityError:
+        return False  # Meta replays statuses: the first one counts
+    if STATUS_RANK[status] > STATUS_RANK.get(message.delivery_status or "", 0):
+        message.delivery_status = status
+    return True
+
+
+def collect(session: Session, channel: str, recipient: str) -> list[Reply]:
+    """Deliver by pull (the web chat page asks): the queued messages for this person, marked sent."""
+    rows = session.scalars(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(ChannelIdentity, ChannelIdentity.user_id == Conversation.user_id)
+        .where(
+            ChannelIdentity.channel == channel,
+            ChannelIdentity.external_id == recipient,
+            Message.channel == channel,
+            Message.direction == Direction.OUT,
+            Message.status == MessageStatus.QUEUED,
+        )
+        .order_by(Message.id)
+    ).all()
+    for row in rows:
+        row.status, row.sent_at, row.external_id = MessageStatus.SENT, utcnow(), f"{channel}:{row.id}"
+    return [to_reply(row) for row in rows]
