@@ -3,6 +3,9 @@
 A Starlette app served by uvicorn in a background thread answers the Bot API calls that
 python-telegram-bot 22 makes (``POST {base_url}{token}/{method}``), so sync and async tests
 alike can push updates, let the real ``Application`` poll them and assert on what it sent.
+
+While a webhook is set (setWebhook), queued updates are instead POSTed to its URL one at a time in
+update_id order by a background task, with the secret-token header, retrying until a 2xx answer.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -58,6 +63,10 @@ _STRING_PARAMS = frozenset(
 _COMMAND_RE = re.compile(r"(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{1,64})?")
 _MAX_TEXT_LENGTH = 4096
 _MAX_CALLBACK_DATA_BYTES = 64
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# Update kinds Telegram leaves out unless allowed_updates asks for them explicitly.
+_OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup"
     " are exactly the same as a current content and reply markup of the message"
@@ -160,6 +169,11 @@ async def _read_params(request: Request) -> JSONDict:
     return {key: _decode_param(key, value) for key, value in raw.items()}
 
 
+def _caption(caption: str | None) -> JSONDict:
+    """The caption field of a media message, if any."""
+    return {} if caption is None else {"caption": caption}
+
+
 def _require(params: JSONDict, name: str) -> Any:
     """Return a required parameter or fail like Telegram does."""
     value = params.get(name)
@@ -211,12 +225,20 @@ class TelegramApiStandin:
         self._last_bot_message: dict[int, int] = {}
         self._users: dict[int, JSONDict] = {}
         self._known_callback_ids: set[str] = set()
-        self._failures: dict[str, list[int]] = {}
+        self._failures: dict[str, list[tuple[int, int | str | None]]] = {}
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
+        self._file_ids = itertools.count(1)
         self._webhook_url = ""
+        self._webhook_secret: str | None = None
+        self._webhook_allowed: list[str] | None = None
+        self._webhook_last_error: tuple[int, str] | None = None
+        self._webhook_deliveries: list[JSONDict] = []
+        self.webhook_retry_delay = 0.2
+        self.webhook_timeout = 10.0
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
+        self._webhook_wakeup: asyncio.Event | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -278,8 +300,15 @@ class TelegramApiStandin:
         """Run uvicorn on the pre-bound socket, keeping the loop for cross-thread wakeups."""
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
+        self._webhook_wakeup = asyncio.Event()
+        deliverer = asyncio.create_task(self._deliver_webhooks())
         assert self._server is not None
-        await self._server.serve(sockets=[sock])
+        try:
+            await self._server.serve(sockets=[sock])
+        finally:
+            deliverer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deliverer
 
     def stop(self) -> None:
         """Wake any long poll, shut the server down and join its thread."""
@@ -325,6 +354,21 @@ class TelegramApiStandin:
         first_name: str = "Sam",
     ) -> int:
         """Queue an Update with a private-chat text Message from the user; return update_id."""
+        return self.push_message(chat_id, language_code=language_code, first_name=first_name, text=text)
+
+    def push_message(
+        self,
+        chat_id: int,
+        *,
+        language_code: str | None = None,
+        first_name: str | None = None,
+        **fields: Any,
+    ) -> int:
+        """Queue an Update with a private-chat Message from the user carrying ``fields``; return update_id.
+
+        ``fields`` are Message fields (``photo=[...]``, ``caption=...``, ...) and may override the defaults
+        (message_id, date); a ``text`` gets its bot_command entities as from Telegram.
+        """
         with self._lock:
             user = self._user(chat_id, first_name=first_name, language_code=language_code)
             message: JSONDict = {
@@ -332,12 +376,89 @@ class TelegramApiStandin:
                 "from": user,
                 "chat": self._chat(chat_id),
                 "date": int(time.time()),
-                "text": text,
+                **copy.deepcopy(fields),
             }
-            if entities := _command_entities(text):
+            text = message.get("text")
+            if isinstance(text, str) and "entities" not in message and (entities := _command_entities(text)):
                 message["entities"] = entities
             self._messages.setdefault(chat_id, {})[message["message_id"]] = message
             return self._enqueue({"message": copy.deepcopy(message)})
+
+    def push_photo(
+        self,
+        chat_id: int,
+        *,
+        caption: str | None = None,
+        width: int = 1280,
+        height: int = 960,
+        language_code: str | None = None,
+    ) -> int:
+        """Queue a photo message: PhotoSize variants smallest first, as Telegram sends them."""
+        sizes = []
+        for side in (90, 320):
+            scale = side / max(width, height)
+            if scale < 1:
+                sizes.append({**self._file("photo"), "width": round(width * scale), "height": round(height * scale)})
+        sizes.append({**self._file("photo"), "width": width, "height": height})
+        return self.push_message(chat_id, language_code=language_code, photo=sizes, **_caption(caption))
+
+    def push_voice(
+        self, chat_id: int, *, duration: int = 3, caption: str | None = None, language_code: str | None = None
+    ) -> int:
+        """Queue a voice note (OGG/Opus) message."""
+        voice = {**self._file("voice"), "duration": duration, "mime_type": "audio/ogg"}
+        return self.push_message(chat_id, language_code=language_code, voice=voice, **_caption(caption))
+
+    def push_sticker(self, chat_id: int, *, emoji: str = "👍", language_code: str | None = None) -> int:
+        """Queue a (static, regular) sticker message."""
+        sticker = {
+            **self._file("sticker"),
+            "type": "regular",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "emoji": emoji,
+        }
+        return self.push_message(chat_id, language_code=language_code, sticker=sticker)
+
+    def push_document(
+        self,
+        chat_id: int,
+        *,
+        file_name: str = "document.pdf",
+        mime_type: str = "application/pdf",
+        caption: str | None = None,
+        language_code: str | None = None,
+    ) -> int:
+        """Queue a document (file) message."""
+        document = {**self._file("document"), "file_name": file_name, "mime_type": mime_type}
+        return self.push_message(chat_id, language_code=language_code, document=document, **_caption(caption))
+
+    def push_location(
+        self, chat_id: int, latitude: float, longitude: float, *, language_code: str | None = None
+    ) -> int:
+        """Queue a location message."""
+        location = {"latitude": latitude, "longitude": longitude}
+        return self.push_message(chat_id, language_code=language_code, location=location)
+
+    def push_edited_text(self, chat_id: int, message_id: int, text: str, *, language_code: str | None = None) -> int:
+        """Queue an ``edited_message`` Update: the user's message ``message_id`` with a new text and edit_date."""
+        with self._lock:
+            message = self._messages.setdefault(chat_id, {}).get(message_id)
+            if message is None:  # unknown to the stand-in (e.g. a raw push_update): make one up
+                message = {"message_id": message_id, "chat": self._chat(chat_id), "date": int(time.time()) - 60}
+                self._messages[chat_id][message_id] = message
+            if language_code is not None or "from" not in message:
+                message["from"] = self._user(chat_id, language_code=language_code)
+            if message["from"]["id"] != chat_id:
+                raise ValueError(f"message {message_id} in chat {chat_id} is not the user's, so not theirs to edit")
+            message["text"] = text
+            message.pop("entities", None)
+            if entities := _command_entities(text):
+                message["entities"] = entities
+            message["edit_date"] = int(time.time())
+            return self._enqueue({"edited_message": copy.deepcopy(message)})
 
     def push_callback(
         self,
@@ -406,10 +527,76 @@ class TelegramApiStandin:
                     raise AssertionError(self._wait_failure(chat_id, count, timeout))
             await asyncio.sleep(0.02)
 
-    def fail_next(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``method`` answer 429 with ``retry_after``."""
+    def fail_next(self, method: str, *, retry_after: int = 1, times: int = 1, chat_id: int | str | None = None) -> None:
+        """Make the next ``times`` calls of ``method`` (only those to ``chat_id``, if given) answer 429."""
         with self._lock:
-            self._failures.setdefault(method.lower(), []).extend([retry_after] * times)
+            self._failures.setdefault(method.lower(), []).extend([(retry_after, chat_id)] * times)
+
+    @property
+    def webhook_deliveries(self) -> list[dict]:
+        """Every webhook POST attempt (``update_id``, ``url``, ``status`` or None, ``error`` or None, ``at``)."""
+        with self._lock:
+            return copy.deepcopy(self._webhook_deliveries)
+
+    def wait_for_deliveries(self, count: int, timeout: float = 30.0) -> list[dict]:
+        """Block until ``count`` webhook deliveries were accepted (2xx); return all attempts so far."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._accepted_deliveries() >= count:
+                    return copy.deepcopy(self._webhook_deliveries)
+                if time.monotonic() >= deadline:
+                    raise AssertionError(self._deliveries_failure(count, timeout))
+            time.sleep(0.01)
+
+    async def wait_for_deliveries_async(
+        self,
+        count: int,
+        timeout: float = 30.0,  # noqa: ASYNC109 - mirrors wait_for_deliveries, reports what happened
+    ) -> list[dict]:
+        """Like wait_for_deliveries, but yields to the event loop (where the receiving app may run)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._accepted_deliveries() >= count:
+                    return copy.deepcopy(self._webhook_deliveries)
+                if time.monotonic() >= deadline:
+                    raise AssertionError(self._deliveries_failure(count, timeout))
+            await asyncio.sleep(0.01)
+
+    def post_update(
+        self, url: str, update: dict, secret: str | None = None, *, timeout: float = 10.0
+    ) -> httpx.Response:
+        """POST one update to ``url`` as Telegram's webhook would, with ``secret`` as the secret-token header.
+
+        Bypasses the queue (e.g. to try a wrong or missing secret); update_id is assigned if missing.
+        """
+        content, headers = self._webhook_request(update, secret)
+        return httpx.post(url, content=content, headers=headers, timeout=timeout)
+
+    async def post_update_async(
+        self,
+        url: str,
+        update: dict,
+        secret: str | None = None,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - an HTTP timeout, passed to httpx
+    ) -> httpx.Response:
+        """Like post_update, without blocking the event loop (for a receiver sharing it)."""
+        content, headers = self._webhook_request(update, secret)
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            return await client.post(url, content=content, headers=headers)
+
+    def _webhook_request(self, update: dict, secret: str | None) -> tuple[bytes, dict[str, str]]:
+        update = copy.deepcopy(update)
+        if "update_id" not in update:
+            with self._lock:
+                update["update_id"] = self._next_update_id
+                self._next_update_id += 1
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers[SECRET_HEADER] = secret
+        return json.dumps(update, ensure_ascii=False).encode(), headers
 
     # -- helpers (call with the lock held) ---------------------------------------------
 
@@ -423,6 +610,25 @@ class TelegramApiStandin:
             f"expected {count} message(s) to chat {chat_id} within {timeout}s, got {len(got)}:"
             f" {got}; other chats with messages: {others}; calls: {[c[0] for c in self._calls]}"
         )
+
+    def _accepted_deliveries(self) -> int:
+        return sum(1 for d in self._webhook_deliveries if d["error"] is None)
+
+    def _deliveries_failure(self, count: int, timeout: float) -> str:
+        attempts = [(d["update_id"], d["status"], d["error"]) for d in self._webhook_deliveries]
+        return (
+            f"expected {count} accepted webhook delivery(ies) within {timeout}s to {self._webhook_url!r}:"
+            f" attempts (update_id, status, error): {attempts}; pending: {len(self._pending)}"
+        )
+
+    def _file(self, kind: str) -> JSONDict:
+        """file_id, file_unique_id and file_size of a new fake file."""
+        number = next(self._file_ids)
+        return {
+            "file_id": f"{kind}-{number}-{uuid.uuid4().hex}",
+            "file_unique_id": f"{kind}{number}",
+            "file_size": 1000 * number,
+        }
 
     def _user(self, chat_id: int, *, first_name: str | None = None, language_code: str | None = None) -> JSONDict:
         """The private chat's user, remembering the latest name and language."""
@@ -452,12 +658,26 @@ class TelegramApiStandin:
         return update_id
 
     def _notify_pollers(self) -> None:
-        loop, wakeup = self._loop, self._wakeup
-        if loop is None or wakeup is None:
+        """Wake long polls and the webhook deliverer (from any thread)."""
+        loop = self._loop
+        if loop is None:
             return
-        # A closed loop means nobody is polling any more.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(wakeup.set)
+        for event in (self._wakeup, self._webhook_wakeup):
+            if event is not None:
+                # A closed loop means nobody is polling any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(event.set)
+
+    def _next_webhook_job(self) -> tuple[str, str | None, _Pending] | None:
+        """The webhook and the first pending update to POST to it, dropping kinds it does not take."""
+        while self._webhook_url and self._pending:
+            pending = min(self._pending, key=lambda p: (p.update["update_id"], p.seq))
+            kind = next((key for key in pending.update if key != "update_id"), "")
+            allowed = self._webhook_allowed
+            if (kind in allowed) if allowed else (kind not in _OPT_IN_UPDATES):
+                return self._webhook_url, self._webhook_secret, pending
+            self._pending.remove(pending)
+        return None
 
     def _take_updates(self, offset: int | None, limit: int) -> list[JSONDict]:
         """Apply Telegram's offset semantics, then hand out the queued updates."""
@@ -514,9 +734,8 @@ class TelegramApiStandin:
                     raise ApiError(401, "Unauthorized")
                 if handler is None:
                     raise ApiError(404, "Not Found: method not found")
-                failures = self._failures.get(name.lower())
-                if failures:
-                    retry_after = failures.pop(0)
+                retry_after = self._take_failure(name, params)
+                if retry_after is not None:
                     raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
                 if not is_async:
                     result = handler(params)
@@ -525,6 +744,55 @@ class TelegramApiStandin:
         except ApiError as exc:
             return JSONResponse(exc.to_json(), status_code=exc.error_code)
         return JSONResponse({"ok": True, "result": result})
+
+    def _take_failure(self, name: str, params: JSONDict) -> int | None:
+        """Pop the first injected failure matching this call (its method, and its chat if one was given)."""
+        failures = self._failures.get(name.lower(), [])
+        for index, (retry_after, chat_id) in enumerate(failures):
+            if chat_id is None or str(chat_id) == str(params.get("chat_id")):
+                del failures[index]
+                return retry_after
+        return None
+
+    async def _deliver_webhooks(self) -> None:
+        """Background task: POST pending updates to the webhook one at a time, retrying failures."""
+        assert self._webhook_wakeup is not None
+        async with httpx.AsyncClient(timeout=self.webhook_timeout) as client:
+            while not self._closing:
+                self._webhook_wakeup.clear()
+                with self._lock:
+                    job = self._next_webhook_job()
+                if job is None:
+                    await self._webhook_wakeup.wait()
+                    continue
+                url, secret, pending = job
+                content, headers = self._webhook_request(pending.update, secret)
+                status: int | None = None
+                error: str | None = None
+                try:
+                    response = await client.post(url, content=content, headers=headers)
+                    status = response.status_code
+                    if not 200 <= status < 300:
+                        error = f"Wrong response from the webhook: {status} {response.reason_phrase}"
+                except httpx.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                with self._lock:
+                    self._webhook_deliveries.append(
+                        {
+                            "update_id": pending.update["update_id"],
+                            "url": url,
+                            "status": status,
+                            "error": error,
+                            "at": time.time(),
+                        }
+                    )
+                    if error is None:
+                        self._pending = [p for p in self._pending if p is not pending]
+                        self._max_handed_out = max(self._max_handed_out, pending.update["update_id"])
+                    else:
+                        self._webhook_last_error = (int(time.time()), error)
+                if error is not None:
+                    await asyncio.sleep(self.webhook_retry_delay)
 
     async def _get_updates(self, params: JSONDict) -> list[JSONDict]:
         """Long-poll without blocking the loop: wait on an Event that pushes set."""
@@ -558,22 +826,46 @@ class TelegramApiStandin:
 
     def _delete_webhook(self, params: JSONDict) -> bool:
         self._webhook_url = ""
+        self._webhook_secret = None
+        self._webhook_allowed = None
+        self._webhook_last_error = None
         if params.get("drop_pending_updates"):
             self._pending.clear()
         return True
 
     def _set_webhook(self, params: JSONDict) -> bool:
-        self._webhook_url = str(params.get("url") or "")
+        url = str(params.get("url") or "")
+        if not url:  # an empty URL removes the webhook
+            return self._delete_webhook(params)
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET_TOKEN_RE.fullmatch(str(secret)):
+            raise ApiError(400, "Bad Request: secret token contains unallowed characters")
+        allowed = params.get("allowed_updates")
+        if allowed is not None and not isinstance(allowed, list):
+            raise ApiError(400, "Bad Request: can't parse allowed updates JSON array")
+        if url != self._webhook_url:
+            self._webhook_last_error = None
+        self._webhook_url = url
+        self._webhook_secret = None if secret is None else str(secret)
+        self._webhook_allowed = allowed
         if params.get("drop_pending_updates"):
             self._pending.clear()
+        self._notify_pollers()
         return True
 
     def _get_webhook_info(self, _params: JSONDict) -> JSONDict:
-        return {
+        info: JSONDict = {
             "url": self._webhook_url,
             "has_custom_certificate": False,
             "pending_update_count": len(self._pending),
         }
+        if self._webhook_url:
+            info["max_connections"] = 40
+            if self._webhook_allowed is not None:
+                info["allowed_updates"] = list(self._webhook_allowed)
+            if self._webhook_last_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_last_error
+        return info
 
     def _send_message(self, params: JSONDict) -> JSONDict:
         chat_id = _require(params, "chat_id")

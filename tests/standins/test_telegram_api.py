@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import json
+import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Conflict, EndPointNotFound, InvalidToken, RetryAfter
@@ -22,10 +29,11 @@ from telegram.ext import (
     filters,
 )
 
-from .telegram_api import TelegramApiStandin
+from .telegram_api import SECRET_HEADER, TelegramApiStandin
 
 TOKEN = "123456:TEST-TOKEN"
 CHAT_ID = 4242
+OTHER_CHAT = 5353
 
 
 @pytest.fixture
@@ -231,3 +239,237 @@ async def test_edits_commands_webhook_and_misc_methods(standin: TelegramApiStand
         ("editMessageText", "final"),
         ("editMessageReplyMarkup", "final"),
     ]
+
+
+@pytest.mark.asyncio
+async def test_fail_next_only_for_one_chat(standin: TelegramApiStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    standin.fail_next("sendMessage", retry_after=2, chat_id=CHAT_ID)
+    async with Bot(TOKEN, base_url=standin.base_url) as bot:
+        assert (await bot.send_message(OTHER_CHAT, "unaffected")).text == "unaffected"
+        with pytest.raises(RetryAfter):
+            await bot.send_message(CHAT_ID, "throttled")
+        assert (await bot.send_message(CHAT_ID, "then fine")).text == "then fine"
+    assert [(s["chat_id"], s["text"]) for s in standin.sent()] == [(OTHER_CHAT, "unaffected"), (CHAT_ID, "then fine")]
+
+
+@pytest.mark.asyncio
+async def test_push_other_message_kinds(standin: TelegramApiStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    photo = standin.push_photo(CHAT_ID, caption="look", language_code="nl")
+    voice = standin.push_voice(CHAT_ID, duration=7)
+    sticker = standin.push_sticker(CHAT_ID, emoji="🙂")
+    document = standin.push_document(CHAT_ID, file_name="cv.pdf")
+    location = standin.push_location(CHAT_ID, 50.85, 4.35)
+    custom = standin.push_message(CHAT_ID, contact={"phone_number": "+32470000000", "first_name": "Ana"})
+    text = standin.push_text(CHAT_ID, "/help me")
+    assert standin.sent() == []
+    async with Bot(TOKEN, base_url=standin.base_url) as bot:
+        original = (await bot.get_updates())[-1].message
+        assert original is not None
+        edited = standin.push_edited_text(CHAT_ID, original.message_id, "fixed /start")
+        updates = {u.update_id: u for u in await bot.get_updates()}
+
+    assert list(updates) == [photo, voice, sticker, document, location, custom, text, edited]
+    messages = {update_id: u.message for update_id, u in updates.items() if u.message is not None}
+    assert all(m.chat.id == CHAT_ID and m.chat.type == "private" for m in messages.values())
+    sizes = messages[photo].photo
+    assert [s.width for s in sizes] == [90, 320, 1280] and sizes[-1].height == 960
+    assert len({s.file_id for s in sizes}) == 3 and messages[photo].caption == "look"
+    user, voice_note = messages[photo].from_user, messages[voice].voice
+    assert user is not None and user.language_code == "nl"
+    assert voice_note is not None and voice_note.duration == dtm.timedelta(seconds=7)
+    sticker_file, document_file = messages[sticker].sticker, messages[document].document
+    assert sticker_file is not None and sticker_file.emoji == "🙂" and not sticker_file.is_animated
+    assert document_file is not None and document_file.file_name == "cv.pdf"
+    place, contact = messages[location].location, messages[custom].contact
+    assert place is not None and (place.latitude, place.longitude) == (50.85, 4.35)
+    assert contact is not None and contact.first_name == "Ana"
+    message_ids = [m.message_id for m in messages.values()]
+    assert message_ids == sorted(message_ids) and len(set(message_ids)) == len(message_ids)
+
+    edit = updates[edited].edited_message
+    assert edit is not None and edit.message_id == original.message_id and edit.text == "fixed /start"
+    assert edit.edit_date is not None and edit.entities[0].type == "bot_command" and edit.entities[0].offset == 6
+
+
+class WebhookReceiver:
+    """Our webhook route in miniature: Starlette on uvicorn in the test's own event loop.
+
+    Answers with ``statuses`` first (then 200), 403 when ``secret`` is set and the header differs, and hands
+    accepted updates to ``on_update``.
+    """
+
+    def __init__(
+        self,
+        *,
+        statuses: list[int] | None = None,
+        secret: str | None = None,
+        on_update: Callable[[dict], Awaitable[None]] | None = None,
+    ) -> None:
+        self.statuses = list(statuses or [])
+        self.secret = secret
+        self.on_update = on_update
+        self.attempts: list[tuple[int, str | None]] = []  # (update_id, secret header) of every request
+        self.updates: list[dict] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/webhooks/telegram"
+        app = Starlette(routes=[Route("/webhooks/telegram", self.endpoint, methods=["POST"])])
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+    async def endpoint(self, request: Request) -> Response:
+        update = json.loads(await request.body())
+        header = request.headers.get(SECRET_HEADER)
+        self.attempts.append((update["update_id"], header))
+        if self.secret is not None and header != self.secret:
+            return Response(status_code=403)
+        status = self.statuses.pop(0) if self.statuses else 200
+        if status == 200:
+            self.updates.append(update)
+            if self.on_update is not None:
+                await self.on_update(update)
+        return Response(status_code=status)
+
+    async def __aenter__(self) -> WebhookReceiver:
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started:  # noqa: ASYNC110 - uvicorn only exposes a flag
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+@pytest.mark.asyncio
+async def test_webhook_delivers_in_order_with_secret(standin: TelegramApiStandin) -> None:
+    async with WebhookReceiver(secret="s3cr3t-Token_1") as receiver, Bot(TOKEN, base_url=standin.base_url) as bot:
+        first = standin.push_text(CHAT_ID, "one")
+        second = standin.push_photo(CHAT_ID, caption="two")
+        assert await bot.set_webhook(receiver.url, secret_token="s3cr3t-Token_1")
+        third = standin.push_text(OTHER_CHAT, "three")
+        await standin.wait_for_deliveries_async(3, timeout=5)
+        updates = receiver.updates
+
+        assert [u["update_id"] for u in updates] == [first, second, third]
+        assert receiver.attempts == [(first, "s3cr3t-Token_1"), (second, "s3cr3t-Token_1"), (third, "s3cr3t-Token_1")]
+        parsed = Update.de_json(updates[1], bot)
+        assert parsed is not None and parsed.message is not None and parsed.message.caption == "two"
+        deliveries = standin.webhook_deliveries
+        assert [(d["update_id"], d["status"], d["error"]) for d in deliveries] == [
+            (first, 200, None),
+            (second, 200, None),
+            (third, 200, None),
+        ]
+        assert all(d["url"] == receiver.url for d in deliveries)
+        info = await bot.get_webhook_info()
+        assert info.url == receiver.url and info.pending_update_count == 0 and info.last_error_message is None
+        with pytest.raises(Conflict):
+            await bot.get_updates()
+
+        # Once deleted, updates wait for getUpdates again.
+        assert await bot.delete_webhook()
+        fourth = standin.push_text(CHAT_ID, "four")
+        await asyncio.sleep(0.3)
+        assert len(receiver.attempts) == 3
+        assert [u.update_id for u in await bot.get_updates()] == [fourth]
+
+
+@pytest.mark.asyncio
+async def test_webhook_retries_after_errors_and_keeps_order(standin: TelegramApiStandin) -> None:
+    async with WebhookReceiver(statuses=[500, 502]) as receiver, Bot(TOKEN, base_url=standin.base_url) as bot:
+        first = standin.push_text(CHAT_ID, "a")
+        second = standin.push_text(CHAT_ID, "b")
+        assert await bot.set_webhook(receiver.url)
+        deliveries = await standin.wait_for_deliveries_async(2, timeout=5)
+        info = await bot.get_webhook_info()
+
+    assert [u["update_id"] for u in receiver.updates] == [first, second]
+    # The second update waits until the first is accepted; no secret was set, so no header.
+    assert receiver.attempts == [(first, None), (first, None), (first, None), (second, None)]
+    assert [d["status"] for d in deliveries] == [500, 502, 200, 200]
+    assert deliveries[0]["error"] == "Wrong response from the webhook: 500 Internal Server Error"
+    assert deliveries[2]["at"] - deliveries[1]["at"] >= 0.15  # retried after the short delay
+    assert info.pending_update_count == 0
+    assert info.last_error_message == "Wrong response from the webhook: 502 Bad Gateway"
+
+
+@pytest.mark.asyncio
+async def test_webhook_unreachable_is_retried_until_deleted(standin: TelegramApiStandin) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"  # bound but not listening: refused
+        async with Bot(TOKEN, base_url=standin.base_url) as bot:
+            update_id = standin.push_text(CHAT_ID, "anyone there?")
+            assert await bot.set_webhook(url, drop_pending_updates=False)
+            with pytest.raises(AssertionError, match=r"ConnectError.*pending: 1"):
+                await standin.wait_for_deliveries_async(1, timeout=0.5)
+            assert len(standin.webhook_deliveries) >= 2
+            info = await bot.get_webhook_info()
+            assert info.pending_update_count == 1 and info.last_error_message
+            assert await bot.delete_webhook()
+            attempts = len(standin.webhook_deliveries)
+            await asyncio.sleep(0.5)
+            assert len(standin.webhook_deliveries) <= attempts + 1  # at most the one in flight
+            assert [u.update_id for u in await bot.get_updates()] == [update_id]
+    assert all(d["status"] is None and d["error"] for d in standin.webhook_deliveries)
+
+
+@pytest.mark.asyncio
+async def test_webhook_allowed_updates_and_secret_validation(standin: TelegramApiStandin) -> None:
+    async with WebhookReceiver() as receiver, Bot(TOKEN, base_url=standin.base_url) as bot:
+        with pytest.raises(BadRequest, match=r"(?i)secret token"):
+            await bot.set_webhook(receiver.url, secret_token="not allowed!")
+        standin.push_edited_text(CHAT_ID, 99, "edited")
+        wanted = standin.push_text(CHAT_ID, "plain")
+        assert await bot.set_webhook(receiver.url, allowed_updates=["message"])
+        await standin.wait_for_deliveries_async(1, timeout=5)
+        info = await bot.get_webhook_info()
+    assert [u["update_id"] for u in receiver.updates] == [wanted]
+    assert info.allowed_updates == ("message",) and info.pending_update_count == 0
+
+
+@pytest.mark.asyncio
+async def test_webhook_drives_a_real_application(standin: TelegramApiStandin) -> None:
+    app = ApplicationBuilder().token(TOKEN).base_url(standin.base_url).updater(None).build()
+
+    async def echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.message is not None and update.message.text is not None
+        await update.message.reply_text(f"echo: {update.message.text}")
+
+    async def process(data: dict) -> None:
+        await app.process_update(Update.de_json(data, app.bot))
+
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    async with app, WebhookReceiver(secret="hook-secret", on_update=process) as receiver:
+        assert await app.bot.set_webhook(receiver.url, secret_token="hook-secret")
+        standin.push_text(CHAT_ID, "hello")
+        standin.push_text(CHAT_ID, "again")
+        sent = await standin.wait_for_sent_async(CHAT_ID, 2, timeout=10)
+        deliveries = await asyncio.to_thread(standin.wait_for_deliveries, 2, 5)
+    assert [s["text"] for s in sent] == ["echo: hello", "echo: again"]
+    assert [d["status"] for d in deliveries] == [200, 200]
+
+
+@pytest.mark.asyncio
+async def test_post_update_with_and_without_secret(standin: TelegramApiStandin) -> None:
+    update = {
+        "message": {
+            "message_id": 1,
+            "from": {"id": CHAT_ID, "is_bot": False, "first_name": "Sam"},
+            "chat": {"id": CHAT_ID, "type": "private", "first_name": "Sam"},
+            "date": int(time.time()),
+            "text": "direct",
+        }
+    }
+    async with WebhookReceiver(secret="right") as receiver:
+        assert (await standin.post_update_async(receiver.url, update, secret="wrong")).status_code == 403
+        assert (await standin.post_update_async(receiver.url, update)).status_code == 403
+        response = await asyncio.to_thread(standin.post_update, receiver.url, {**update, "update_id": 77}, "right")
+        assert response.status_code == 200
+    assert [secret for _, secret in receiver.attempts] == ["wrong", None, "right"]
+    first_id, second_id = receiver.attempts[0][0], receiver.attempts[1][0]
+    assert second_id == first_id + 1 and receiver.attempts[2][0] == 77
+    assert receiver.updates[0]["message"]["text"] == "direct"
+    assert standin.webhook_deliveries == []  # direct posts bypass the queue
