@@ -115,8 +115,9 @@ class Dialogue:
 
     def receive(self, inbound: Inbound, *, claim: bool = False) -> Received:
         """Store a message once and decide its language; `claim` when the caller answers it itself."""
-        text = redact_national_numbers(inbound.text[:MAX_TEXT]) if inbound.text else None
-        payload, kind = inbound.payload, inbound.kind
+        # NUL characters are refused by PostgreSQL and mean nothing in a chat.
+        text = redact_national_numbers(inbound.text[:MAX_TEXT].replace("\x00", "")) if inbound.text else None
+        payload, kind = inbound.payload.replace("\x00", "") if inbound.payload else None, inbound.kind
         if inbound.location is not None:
             payload, text = self.location_search(inbound.location), None  # the coordinates are not kept
         with unit_of_work(self.sessions) as session:

@@ -59,7 +59,8 @@ def engine(database_url: str) -> Iterator[Engine]:
     if engine.dialect.name == "postgresql":  # the PostgreSQL database is shared by the run: empty it
         with engine.begin() as connection:
             connection.exec_driver_sql(
-                "TRUNCATE consent_records, delivery_statuses, messages, conversations, channel_identities, users RESTART IDENTITY CASCADE"
+                "TRUNCATE consent_records, delivery_statuses, messages, conversations, channel_identities, users"
+                " RESTART IDENTITY CASCADE"
             )
     engine.dispose()
 

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels import DeliveryError, Prepared
@@ -59,24 +59,42 @@ log = logging.getLogger(__name__)
 
 
 def to_inbound(update: Update) -> Inbound | None:
-    """What a young person sent in this update, or None for updates that are not theirs to answer."""
-    language = update.effective_user.language_code if update.effective_user else None
+    """What a young person sent in this update, or None for updates that are not theirs to answer.
+
+    python-telegram-bot does not check an update's shape when it reads one: a webhook body could carry a
+    number where text belongs, or no chat, so every field used is checked, and a shape we cannot read is
+    no message.
+    """
+    try:
+        return _inbound(update)
+    except (AttributeError, TypeError, ValueError):
+        log.warning("Telegram update %s has a shape we cannot read: ignored", getattr(update, "update_id", "?"))
+        return None
+
+
+def _inbound(update: Update) -> Inbound | None:
+    user = update.effective_user
+    language = _text(user.language_code) if user else None
+    if not isinstance(update.update_id, int):
+        return None
     ref = str(update.update_id)
     if update.callback_query is not None:
         query = update.callback_query
         chat_ref = query.message.chat.id if query.message else query.from_user.id
-        if not query.data:
+        payload = _text(query.data)
+        if payload is None or not isinstance(chat_ref, int):
             return None
-        return Inbound(CHANNEL, str(chat_ref), ref, payload=query.data, language_hint=language, kind=InboundKind.BUTTON)
+        return Inbound(CHANNEL, str(chat_ref), ref, payload=payload, language_hint=language, kind=InboundKind.BUTTON)
     if update.edited_message is not None:
         chat = update.edited_message.chat
+        if not isinstance(chat.id, int):
+            return None
         return Inbound(CHANNEL, str(chat.id), ref, language_hint=language, kind=InboundKind.EDITED)
     message = update.message
-    if message is None or message.chat.type != "private":
+    if message is None or message.chat.type != "private" or not isinstance(message.chat.id, int):
         return None  # groups and channels are not where young people talk to us
     chat_id = str(message.chat.id)
-    if message.text:
-        text = message.text
+    if text := _text(message.text):
         if text.startswith("/"):
             command, _, argument = text.partition(" ")
             payload = COMMANDS.get(command.split("@")[0].lower(), "/help")
@@ -93,10 +111,18 @@ def to_inbound(update: Update) -> Inbound | None:
         return Inbound(CHANNEL, chat_id, ref, text=text, language_hint=language)
     if message.location is not None:
         point = (message.location.latitude, message.location.longitude)
+        numbers = all(isinstance(x, int | float) for x in point)
+        if not numbers or not (-90 <= point[0] <= 90 and -180 <= point[1] <= 180):
+            return None
         return Inbound(CHANNEL, chat_id, ref, language_hint=language, kind=InboundKind.LOCATION, location=point)
     if any(getattr(message, kind, None) for kind in MEDIA):
-        return Inbound(CHANNEL, chat_id, ref, text=message.caption, language_hint=language, kind=InboundKind.MEDIA)
+        caption = _text(message.caption)
+        return Inbound(CHANNEL, chat_id, ref, text=caption, language_hint=language, kind=InboundKind.MEDIA)
     return None  # service messages (pinned, chat photo changed...)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 async def receive(update: Update, bot: Bot, dialogue: Dialogue) -> None:
@@ -104,7 +130,7 @@ async def receive(update: Update, bot: Bot, dialogue: Dialogue) -> None:
     if update.callback_query is not None:
         try:
             await bot.answer_callback_query(update.callback_query.id)
-        except TelegramError as error:  # too old, or answered before this delivery: the message still counts
+        except Exception as error:  # too old, answered before this delivery, malformed: the message still counts
             log.info("callback query not answered: %s", error)
     inbound = to_inbound(update)
     if inbound is not None:
@@ -155,7 +181,7 @@ async def webhook(request: Request) -> Response:
     try:
         data = json.loads(body)
         update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
-    except (ValueError, TypeError, KeyError, AttributeError, TelegramError):
+    except Exception:  # untrusted input that python-telegram-bot cannot read is a bad request, whatever it is
         update = None
     if update is None:
         return Response(status_code=400)

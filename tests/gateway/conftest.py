@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 import uvicorn
-
-from bot.app import create_app
 from sqlalchemy import func, select
 
+from bot.app import create_app
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
 from bot.models import Message, MessageStatus
 from bot.settings import Settings

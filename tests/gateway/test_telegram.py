@@ -192,8 +192,8 @@ def test_every_update_kind_becomes_the_right_inbound() -> None:
         ({"message": base}, (InboundKind.TEXT, "salut", None)),
         ({"message": {**base, "text": "/start@neet_bot src_Jes"}}, (InboundKind.BUTTON, None, "/greet")),
         ({"edited_message": {**base, "edit_date": 1}}, (InboundKind.EDITED, None, None)),
-        ({"message": {**base, "text": None, "photo": [_photo()], "caption": "my CV"}}, (InboundKind.MEDIA, "my CV", None)),
-        ({"message": {**base, "text": None, "location": {"latitude": 50.8, "longitude": 4.3}}}, (InboundKind.LOCATION, None, None)),
+        ({"message": {**base, "text": None, "photo": [_photo()], "caption": "CV"}}, (InboundKind.MEDIA, "CV", None)),
+        ({"message": {**base, "text": None, "location": _point()}}, (InboundKind.LOCATION, None, None)),
         ({"message": {**base, "chat": {"id": -5, "type": "group", "title": "g"}}}, None),
         ({"message": {**base, "text": None, "new_chat_title": "x"}}, None),
     ]
@@ -209,6 +209,10 @@ def test_every_update_kind_becomes_the_right_inbound() -> None:
     assert start is not None and start.source == "jes"
     odd = channel.to_inbound(Update.de_json({"update_id": 2, "message": {**base, "text": "/start <script>"}}, None))
     assert odd is not None and odd.source is None
+
+
+def _point() -> dict[str, float]:
+    return {"latitude": 50.8, "longitude": 4.3}
 
 
 def _photo() -> dict[str, Any]:

@@ -38,7 +38,7 @@ def test_the_same_reply_renders_on_every_channel() -> None:
         (("a" * 21, "b", "c"), "list"),  # a title too long for a button fits a list row
         (("a", "b", "c", "d"), "list"),  # a fourth choice needs a list
         (tuple(f"choice {i}" for i in range(10)), "list"),
-        (("a" * 24,) + tuple("bcdefghij"), "list"),
+        (("a" * 24, *"bcdefghij"), "list"),
         (("a" * 25, "b"), "numbered"),  # too long even for a list row
         (tuple(f"choice {i}" for i in range(11)), "numbered"),  # more than ten rows
         (("same", "same"), "numbered"),  # WhatsApp refuses two buttons with one title
