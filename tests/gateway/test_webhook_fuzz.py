@@ -85,7 +85,7 @@ def mutate(value: Any, path: list[int], replacement: Any) -> Any:
 
 
 def test_whatsapp_unsigned_or_badly_signed_bodies_are_refused_and_leave_nothing(gateway: Any) -> None:
-    built, graph, client = gateway
+    built, _graph, client = gateway
 
     @EXAMPLES
     @given(body=st.binary(max_size=2000), header=st.none() | header_values | st.just("sha256=" + "a" * 64))
@@ -99,7 +99,7 @@ def test_whatsapp_unsigned_or_badly_signed_bodies_are_refused_and_leave_nothing(
 
 
 def test_whatsapp_signed_garbage_is_never_a_500(gateway: Any) -> None:
-    built, graph, client = gateway
+    _built, graph, client = gateway
 
     @EXAMPLES
     @given(payload=json_values)
@@ -114,7 +114,7 @@ def test_whatsapp_signed_garbage_is_never_a_500(gateway: Any) -> None:
 
 
 def test_whatsapp_mutated_real_deliveries_are_never_a_500(gateway: Any) -> None:
-    built, graph, client = gateway
+    _built, graph, client = gateway
     number = "32470000009"
     samples = [
         graph.text_message(number, "hello"),
@@ -143,7 +143,7 @@ def test_whatsapp_mutated_real_deliveries_are_never_a_500(gateway: Any) -> None:
 
 
 def test_oversized_bodies_are_refused_before_anything_is_read(gateway: Any) -> None:
-    built, graph, client = gateway
+    built, _graph, client = gateway
     huge = b"{" + b" " * (whatsapp.MAX_BODY + 10) + b"}"
     assert client.post(whatsapp.WEBHOOK_PATH, content=huge).status_code == 413
     assert client.post(telegram.WEBHOOK_PATH, content=huge, headers={telegram.SECRET_HEADER: SECRET}).status_code == 413
