@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -40,11 +41,19 @@ def texts_by_chat(sent: list[dict[str, Any]], key: str) -> dict[Any, list[str]]:
     return by_chat
 
 
-async def wait_until(predicate: Any, timeout: float = 90.0) -> None:
-    for _ in range(int(timeout / 0.05)):
+async def wait_until(predicate: Any, seconds: float = 90.0) -> None:
+    for _ in range(int(seconds / 0.05)):
         if predicate():
             return
         await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def wait_until_blocking(predicate: Any, seconds: float = 120.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return
+        time.sleep(0.05)
     raise AssertionError("condition not reached in time")
 
 
@@ -117,7 +126,7 @@ async def test_whatsapp_stop_in_the_middle_of_a_burst(make_gateway: Any, rasa: R
     assert max(Counter(rasa.messages()).values()) == 1
 
 
-async def test_a_crash_never_sends_twice_and_says_what_it_could_not_know(
+def test_a_crash_never_sends_twice_and_says_what_it_could_not_know(
     database_url: str, engine: Any, rasa: RasaStandin, tmp_path: Any
 ) -> None:
     """SIGKILL in the middle of a burst: every message answered once, except any caught half-sent."""
@@ -140,13 +149,12 @@ async def test_a_crash_never_sends_twice_and_says_what_it_could_not_know(
             for i in range(PER_CHAT):
                 for chat in range(1, CHATS + 1):
                     telegram.push_text(chat, burst_texts(chat)[i])
-            await wait_until(lambda: len(telegram.sent()) >= 12)
+            wait_until_blocking(lambda: len(telegram.sent()) >= 12)
             gateway.send_signal(signal.SIGKILL)
             gateway.wait(timeout=10)
             assert len(telegram.sent()) < CHATS * PER_CHAT, "the burst was over before the crash: nothing tested"
             gateway = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            sessions_done = _settled_rows(engine)
-            await wait_until(sessions_done, timeout=120)
+            wait_until_blocking(_settled_rows(engine))
             sent = telegram.sent()
         finally:
             gateway.terminate()
