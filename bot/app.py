@@ -89,8 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await telegram_app.updater.stop()
             if telegram_app is not None:
                 await telegram_app.stop()
-            await responder.stop(grace=settings.rasa_timeout)
-            await sender.stop(grace=10)
+            # Within the supervisor's 15 s: an answer cut short is redone at the next start, never lost.
+            await responder.stop(grace=6)
+            await sender.stop(grace=6)
             if telegram_app is not None:
                 await telegram_app.shutdown()
             await http.aclose()
