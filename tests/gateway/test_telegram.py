@@ -256,3 +256,21 @@ def test_webhook_refuses_calls_without_the_secret_and_stores_nothing(webhook: Ga
 def test_the_webhook_is_off_in_polling_mode(polling: Gateway) -> None:
     response = httpx.post(polling.url + channel.WEBHOOK_PATH, json={}, headers={channel.SECRET_HEADER: SECRET})
     assert response.status_code == 404
+
+
+async def test_a_slow_dialogue_engine_gets_the_same_apology(make_gateway: Any, telegram, rasa) -> None:
+    gateway: Gateway = make_gateway(
+        TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE_URL=telegram.base_url, RASA_TIMEOUT=0.5
+    )
+    gateway.start()
+    rasa.delay = 1.0
+    telegram.push_text(130, "hallo, ik zoek een opleiding")
+    (apology,) = await telegram.wait_for_sent_async(130, 1)
+    assert apology["text"] == catalog().text("utter_engine_down", "nl")
+    rasa.delay = 0
+    sent = await telegram.wait_for_sent_async(130, 2, timeout=60)
+    assert sent[1]["text"] == "echo: hallo, ik zoek een opleiding"
+    await gateway.settled()
+    with unit_of_work(gateway.sessions()) as session:
+        inbound = session.scalars(select(Message).where(Message.direction == Direction.IN)).one()
+        assert inbound.status == MessageStatus.ANSWERED and inbound.attempts >= 1
