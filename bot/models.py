@@ -176,7 +176,8 @@ class DeliveryStatus(Base):
     __table_args__ = (UniqueConstraint("external_id", "status", name="uq_delivery_status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    # None while the message's platform id is not stored yet: a status can overtake our own commit.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     external_id: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[int | None] = mapped_column(Integer)

@@ -29,7 +29,6 @@ from bot.services.messages import Reply, to_reply
 
 MAX_ATTEMPTS = 12  # with the back-off below, about an hour and a half of trying before giving up
 WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
-# Later statuses win: a "delivered" replayed after "read" does not move the message back.
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
 
@@ -128,6 +127,12 @@ def part_sent(session: Session, message_id: int, external_id: str) -> None:
     row = session.get_one(Message, message_id)
     row.parts_sent += 1
     row.external_id = external_id
+    early = session.scalars(
+        select(DeliveryStatus).where(DeliveryStatus.external_id == external_id, DeliveryStatus.message_id.is_(None))
+    ).all()
+    for status in early:  # statuses that arrived before this commit
+        status.message_id = row.id
+        _advance(row, status.status)
 
 
 def mark_sent(session: Session, message_id: int, external_id: str | None = None) -> None:
@@ -211,17 +216,21 @@ def recover(session: Session) -> tuple[int, int]:
 def record_status(
     session: Session, external_id: str, status: str, reported_at: datetime, error_code: int | None = None
 ) -> bool:
-    """Store a delivery status against the outbound message it is about; False when unknown or already stored."""
+    """Store a delivery status against the outbound message it is about; False when already stored or unknown.
+
+    A status can arrive before the message's platform id is committed (the platform answers the send, then
+    the webhook overtakes our commit): it is kept without a message and attached when the id is stored.
+    """
+    if status not in STATUS_RANK:
+        return False
     message = session.scalars(
         select(Message).where(Message.external_id == external_id, Message.direction == Direction.OUT)
     ).first()
-    if message is None or status not in STATUS_RANK:
-        return False
     try:
         with session.begin_nested():
             session.add(
                 DeliveryStatus(
-                    message_id=message.id,
+                    message_id=message.id if message else None,
                     external_id=external_id,
                     status=status,
                     error_code=error_code,
@@ -230,9 +239,15 @@ def record_status(
             )
     except IntegrityError:
         return False  # Meta replays statuses: the first one counts
+    if message is not None:
+        _advance(message, status)
+    return True
+
+
+def _advance(message: Message, status: str) -> None:
+    """Later statuses win: a "delivered" replayed after "read" does not move the message back."""
     if STATUS_RANK[status] > STATUS_RANK.get(message.delivery_status or "", 0):
         message.delivery_status = status
-    return True
 
 
 def collect(session: Session, channel: str, recipient: str) -> list[Reply]:

@@ -121,12 +121,24 @@ def test_delivery_statuses_are_stored_once_and_never_go_backwards(sessions: Sess
         assert outbox.record_status(session, "wamid.ABC", "delivered", now)
         assert outbox.record_status(session, "wamid.ABC", "read", now)
         assert not outbox.record_status(session, "wamid.ABC", "delivered", now)  # Meta's replay
-        assert not outbox.record_status(session, "wamid.UNKNOWN", "read", now)
         assert not outbox.record_status(session, "wamid.ABC", "exploded", now)
     with unit_of_work(sessions) as session:
         assert session.get_one(Message, message).delivery_status == "read"
         stored = session.scalars(select(DeliveryStatus.status).order_by(DeliveryStatus.id)).all()
         assert stored == ["delivered", "read"]
+
+
+def test_a_status_that_overtakes_our_own_commit_is_attached_later(sessions: SessionFactory) -> None:
+    _, (message,) = conversation_with_replies(sessions, "whatsapp", "quick")
+    with unit_of_work(sessions) as session:
+        outbox.claim(session, message)
+        assert outbox.record_status(session, "wamid.FAST", "delivered", utcnow())  # we have not stored it yet
+    with unit_of_work(sessions) as session:
+        outbox.part_sent(session, message, "wamid.FAST")
+        outbox.mark_sent(session, message)
+    with unit_of_work(sessions) as session:
+        assert session.get_one(Message, message).delivery_status == "delivered"
+        assert session.scalars(select(DeliveryStatus.message_id)).one() == message
 
 
 def test_the_web_page_collects_its_queued_messages_once(sessions: SessionFactory) -> None:

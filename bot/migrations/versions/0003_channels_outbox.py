@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.create_table(
         "delivery_statuses",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("message_id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=True),
         sa.Column("external_id", sa.String(length=128), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("error_code", sa.Integer(), nullable=True),
