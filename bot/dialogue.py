@@ -81,6 +81,7 @@ class _Turn:
     text: str | None
     payload: str | None
     attempts: int
+    first: bool  # the first message of the conversation
 
 
 class Dialogue:
@@ -182,8 +183,10 @@ class Dialogue:
         if turn.kind in (InboundKind.MEDIA, InboundKind.EDITED):
             key = "utter_edited_message" if turn.kind == InboundKind.EDITED else "utter_unsupported_content"
             replies = [self.render_key(key, turn.language)]
-            if turn.kind == InboundKind.MEDIA and turn.text:  # a photo with a caption: the caption is answered too
-                replies_or_failure = await self._ask_rasa(turn, turn.text)
+            # A photo's caption is answered too; a voice note as a first contact still gets the introduction.
+            words = turn.text if turn.kind == InboundKind.MEDIA and turn.text else "/greet" if turn.first else None
+            if words is not None:
+                replies_or_failure = await self._ask_rasa(turn, words)
                 if isinstance(replies_or_failure, str):
                     failure = replies_or_failure
                 else:
@@ -195,7 +198,9 @@ class Dialogue:
             else:
                 replies = replies_or_failure
             if turn.kind == InboundKind.LOCATION and turn.payload == "/find_partner":
-                replies.insert(0, self.render_key("utter_location_outside", turn.language))
+                # Just before the partners (an action's own text), after any introduction of a first contact.
+                at = next((i for i, r in enumerate(replies) if r.key is None), len(replies))
+                replies.insert(at, self.render_key("utter_location_outside", turn.language))
         distress = sounds_like_distress(turn.text)
         if distress and not any(r.key == "utter_crisis" for r in replies):
             log.warning("distress words in message %s that the model missed: helplines added", message_id)
@@ -237,6 +242,15 @@ class Dialogue:
                 text=row.text,
                 payload=row.payload,
                 attempts=row.attempts,
+                first=not session.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(
+                        Message.conversation_id == row.conversation_id,
+                        Message.direction == Direction.IN,
+                        Message.id < row.id,
+                    )
+                ),
             )
 
     async def _ask_rasa(self, turn: _Turn, message: str) -> list[Reply] | str:

@@ -9,7 +9,11 @@ import pytest
 
 from bot.settings import ROOT
 from tests.stack import RunningStack, StackFailed, start_stack
+from tests.standins.graph_api import GraphApiStandin
 from tests.standins.telegram_api import TelegramApiStandin
+
+WHATSAPP_VERIFY_TOKEN = "e2e-verify-token"
+WHATSAPP_TEMPLATE_NAME = "answer_waiting"
 
 
 @dataclass
@@ -17,29 +21,51 @@ class Stack:
     url: str
     telegram: TelegramApiStandin
     running: RunningStack
+    whatsapp: GraphApiStandin
 
     @property
     def ports(self) -> tuple[int, int, int]:
         return self.running.ports
 
+    @property
+    def whatsapp_webhook(self) -> str:
+        return f"{self.url}/webhooks/whatsapp"
+
+
+def whatsapp_env(whatsapp: GraphApiStandin) -> dict[str, str]:
+    """The gateway's WhatsApp settings, pointed at the stand-in."""
+    return {
+        "WHATSAPP_ACCESS_TOKEN": whatsapp.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": whatsapp.phone_number_id,
+        "WHATSAPP_APP_SECRET": whatsapp.app_secret,
+        "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
+        "WHATSAPP_API_BASE_URL": whatsapp.base_url,
+        "WHATSAPP_TEMPLATE_NAME": WHATSAPP_TEMPLATE_NAME,
+    }
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Rasa, the action server and the gateway on free loopback ports, Telegram against a local stand-in."""
+    """Rasa, the action server and the gateway on free loopback ports, Telegram and WhatsApp against stand-ins."""
     if not (ROOT / "models" / "current.tar.gz").exists():
         pytest.fail("no trained model: run the tests through `make test`, which trains it")
-    telegram = TelegramApiStandin()
+    telegram, whatsapp = TelegramApiStandin(), GraphApiStandin()
     telegram.start()
     try:
+        whatsapp.start()
         running = start_stack(
             tmp_path_factory.mktemp("stack"),
-            {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url},
+            {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url} | whatsapp_env(whatsapp),
         )
-    except StackFailed as failure:
+    except BaseException as failure:
+        whatsapp.stop()
         telegram.stop()
-        pytest.fail(str(failure))
-    yield Stack(running.url, telegram, running)
+        if isinstance(failure, StackFailed):
+            pytest.fail(str(failure))
+        raise
+    yield Stack(running.url, telegram, running, whatsapp)
     try:
         assert running.stop() == 0, running.tail()  # Ctrl-C stops everything cleanly
     finally:
+        whatsapp.stop()
         telegram.stop()

@@ -146,8 +146,18 @@ async def test_an_explicit_choice_is_sticky(sessions, resolver) -> None:
 
 async def test_unreadable_content_gets_a_kind_word_without_rasa(sessions, resolver) -> None:
     rasa = FakeRasa()
-    outcome = await dialogue(sessions, rasa, resolver).handle(
-        Inbound("telegram", "88", "9100", language_hint="es", kind=InboundKind.MEDIA)
-    )
+    talk = dialogue(sessions, rasa, resolver)
+    await talk.handle(Inbound("telegram", "88", "9100", text="hola", language_hint="es"))
+    outcome = await talk.handle(Inbound("telegram", "88", "9101", language_hint="es", kind=InboundKind.MEDIA))
     assert [r.text for r in outcome.replies] == [catalog().text("utter_unsupported_content", "es")]
-    assert rasa.received == []
+    assert [r["message"] for r in rasa.received] == ["hola"]
+
+
+async def test_a_voice_note_as_first_contact_still_gets_the_introduction(sessions, resolver) -> None:
+    rasa = FakeRasa()
+    outcome = await dialogue(sessions, rasa, resolver).handle(
+        Inbound("telegram", "89", "9200", language_hint="nl", kind=InboundKind.MEDIA)
+    )
+    assert [r.key for r in outcome.replies] == ["utter_unsupported_content", "utter_intro", "utter_privacy_notice"]
+    assert outcome.replies[0].language == "nl"
+    assert [r["message"] for r in rasa.received] == ["/greet"]

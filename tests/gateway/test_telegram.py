@@ -120,12 +120,15 @@ async def test_buttons_are_an_inline_keyboard_and_a_tap_is_answered(polling: Gat
 
 @pytest.mark.parametrize("kind", ["photo", "voice", "sticker", "document"])
 async def test_media_get_a_kind_reply_in_their_language(polling: Gateway, telegram, rasa, kind: str) -> None:
+    getattr(telegram, f"push_{kind}")(105, language_code="nl")  # a first contact: the introduction follows
     getattr(telegram, f"push_{kind}")(105, language_code="nl")
-    (sent,) = await telegram.wait_for_sent_async(105, 1)
-    assert sent["text"] == catalog().text("utter_unsupported_content", "nl")
-    assert rasa.received == []
+    sent = await telegram.wait_for_sent_async(105, 3)
+    unsupported = catalog().text("utter_unsupported_content", "nl")
+    assert texts(sent) == [unsupported, "echo: /greet", unsupported]
+    assert rasa.messages() == ["/greet"]
     with unit_of_work(polling.sessions()) as session:
-        assert session.scalars(select(Message.kind).where(Message.direction == Direction.IN)).one() == "media"
+        kinds = session.scalars(select(Message.kind).where(Message.direction == Direction.IN)).all()
+        assert kinds == ["media", "media"]
 
 
 async def test_an_edited_message_gets_a_kind_reply(polling: Gateway, telegram, rasa) -> None:
