@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
-from bot.knowledge import Knowledge
+from bot.knowledge import Knowledge, knowledge
 from bot.language import LanguageResolver
 from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus, utcnow
 from bot.privacy import redact_national_numbers
@@ -161,8 +161,6 @@ class Dialogue:
 
     def location_search(self, point: tuple[float, float]) -> str:
         """A shared location as the payload of a partner search near the closest commune."""
-        from bot.knowledge import knowledge
-
         commune, distance = (self.places or knowledge()).nearest_commune(point)
         if distance > REGION_RADIUS_KM:
             return "/find_partner"
@@ -179,28 +177,7 @@ class Dialogue:
         turn = self._take(message_id, claimed)
         if turn is None:
             return None
-        failure = None
-        if turn.kind in (InboundKind.MEDIA, InboundKind.EDITED):
-            key = "utter_edited_message" if turn.kind == InboundKind.EDITED else "utter_unsupported_content"
-            replies = [self.render_key(key, turn.language)]
-            # A photo's caption is answered too; a voice note as a first contact still gets the introduction.
-            words = turn.text if turn.kind == InboundKind.MEDIA and turn.text else "/greet" if turn.first else None
-            if words is not None:
-                replies_or_failure = await self._ask_rasa(turn, words)
-                if isinstance(replies_or_failure, str):
-                    failure = replies_or_failure
-                else:
-                    replies += replies_or_failure
-        else:
-            replies_or_failure = await self._ask_rasa(turn, turn.payload or turn.text or "")
-            if isinstance(replies_or_failure, str):
-                failure, replies = replies_or_failure, []
-            else:
-                replies = replies_or_failure
-            if turn.kind == InboundKind.LOCATION and turn.payload == "/find_partner":
-                # Just before the partners (an action's own text), after any introduction of a first contact.
-                at = next((i for i, r in enumerate(replies) if r.key is None), len(replies))
-                replies.insert(at, self.render_key("utter_location_outside", turn.language))
+        replies, failure = await self._compose(turn)
         distress = sounds_like_distress(turn.text)
         if distress and not any(r.key == "utter_crisis" for r in replies):
             log.warning("distress words in message %s that the model missed: helplines added", message_id)
@@ -216,6 +193,27 @@ class Dialogue:
             if delivered_here:
                 _delivered(session, stored)
         return stored
+
+    async def _compose(self, turn: _Turn) -> tuple[list[Reply], str | None]:
+        """The replies to one message, or why the dialogue engine could not answer it."""
+        notes: list[Reply] = []
+        words = turn.payload or turn.text or ""
+        if turn.kind in (InboundKind.MEDIA, InboundKind.EDITED):
+            key = "utter_edited_message" if turn.kind == InboundKind.EDITED else "utter_unsupported_content"
+            notes = [self.render_key(key, turn.language)]
+            # A photo's caption is answered too; a voice note as a first contact still gets the introduction.
+            words = turn.text if turn.kind == InboundKind.MEDIA and turn.text else "/greet" if turn.first else ""
+            if not words:
+                return notes, None
+        asked = await self._ask_rasa(turn, words)
+        if isinstance(asked, str):
+            return [], asked
+        replies = notes + asked
+        if turn.kind == InboundKind.LOCATION and turn.payload == "/find_partner":
+            # Just before the partners (an action's own text), after any introduction of a first contact.
+            at = next((i for i, r in enumerate(replies) if r.key is None), len(replies))
+            replies.insert(at, self.render_key("utter_location_outside", turn.language))
+        return replies, None
 
     def _take(self, message_id: int, claimed: bool) -> _Turn | None:
         with unit_of_work(self.sessions) as session:
