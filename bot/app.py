@@ -43,14 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("after a stop: %d message(s) to answer again, %d caught while sending", answering, sending)
 
         channels: dict[str, Channel] = {}
-        telegram_app = None
+        bot = poller = None
         if settings.telegram_enabled:
-            telegram_app = telegram.build_application(
-                settings.telegram_bot_token, settings.telegram_api_base_url, dialogue
-            )
-            await telegram_app.initialize()
+            bot = telegram.build_bot(settings.telegram_bot_token, settings.telegram_api_base_url)
+            await bot.initialize()
             channels["telegram"] = telegram.TelegramChannel(
-                telegram_app.bot, settings.telegram_max_per_second, settings.telegram_chat_interval
+                bot, settings.telegram_max_per_second, settings.telegram_chat_interval
             )
         if settings.whatsapp_enabled:
             channels["whatsapp"] = whatsapp.WhatsAppChannel(
@@ -63,37 +61,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 template_languages=settings.template_languages,
                 per_second=settings.whatsapp_max_per_second,
             )
-        app.state.telegram = telegram_app
+        app.state.telegram = bot
         responder, sender = Responder(dialogue), OutboxWorker(sessions, channels)
         responder.start()
         sender.start()
-        if telegram_app is not None:
-            await telegram_app.start()
+        if bot is not None:
             if settings.telegram_mode == "polling":
-                assert telegram_app.updater is not None
-                await telegram_app.updater.start_polling(
-                    poll_interval=0.0, timeout=10, allowed_updates=telegram.ALLOWED_UPDATES
-                )
+                poller = telegram.Poller(bot, dialogue)
+                await poller.start()
             else:
-                await telegram_app.bot.set_webhook(
+                await bot.set_webhook(
                     settings.public_url.rstrip("/") + telegram.WEBHOOK_PATH,
                     secret_token=settings.telegram_webhook_secret,
                     allowed_updates=telegram.ALLOWED_UPDATES,
                 )
-            log.info("Telegram bot @%s started (%s)", telegram_app.bot.username, settings.telegram_mode)
+            log.info("Telegram bot @%s started (%s)", bot.username, settings.telegram_mode)
         try:
             yield
         finally:
             # Stop taking work first, then let what is in hand finish: nothing half-done is left behind.
-            if telegram_app is not None and telegram_app.updater and telegram_app.updater.running:
-                await telegram_app.updater.stop()
-            if telegram_app is not None:
-                await telegram_app.stop()
+            if poller is not None:
+                await poller.stop()
             # Within the supervisor's 15 s: an answer cut short is redone at the next start, never lost.
             await responder.stop(grace=6)
             await sender.stop(grace=6)
-            if telegram_app is not None:
-                await telegram_app.shutdown()
+            if bot is not None:
+                await bot.shutdown()
             await http.aclose()
             await rasa.aclose()
             engine.dispose()

@@ -8,6 +8,7 @@ below answers in the background, in order per conversation, and again after a re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -104,6 +105,7 @@ class Dialogue:
         self.places = places
         self.action_server_url = action_server_url
         self.on_received: Callable[[], None] = lambda: None  # the responder wakes up on this
+        self._accepting = asyncio.Lock()
 
     async def handle(self, inbound: Inbound) -> Outcome:
         """Receive and answer at once (the web chat, which gets its replies in the HTTP response)."""
@@ -113,6 +115,17 @@ class Dialogue:
                 return Outcome(messages.replies_to(session, received.message_id), True, received.user_public_id)
         replies = await self.answer(received.message_id, claimed=True, delivered_here=True)
         return Outcome(replies or [], False, received.user_public_id)
+
+    async def accept(self, inbound: Inbound) -> Received:
+        """Store a message for the responder, off the event loop: a webhook must answer quickly.
+
+        One at a time, in the order they arrive: the order they are stored in is the order they are answered in.
+        """
+        async with self._accepting:
+            received = await asyncio.to_thread(self.receive, inbound)
+        if not received.duplicate:
+            self.on_received()
+        return received
 
     def receive(self, inbound: Inbound, *, claim: bool = False) -> Received:
         """Store a message once and decide its language; `claim` when the caller answers it itself."""
@@ -155,8 +168,6 @@ class Dialogue:
             received = Received(stored.id, user.public_id)
         if released:
             log.info("%d held message(s) released: the young person wrote again", released)
-        if not claim:
-            self.on_received()
         return received
 
     def location_search(self, point: tuple[float, float]) -> str:

@@ -102,9 +102,10 @@ class OutboxWorker(Worker):
         with unit_of_work(self.sessions) as session:
             if error.window_closed:
                 outbox.hold(session, item_id, f"{error.reason}: held until they write")
-            elif error.permanent:
-                outbox.give_up(session, item_id, error.reason)
-                log.warning("message %s given up: %s", item_id, error.reason)
+            elif error.permanent or error.uncertain:
+                reason = f"{error.reason}: not sent again, to never send twice" if error.uncertain else error.reason
+                outbox.give_up(session, item_id, reason)
+                log.warning("message %s given up: %s", item_id, reason)
             elif error.retry_after is not None:
                 outbox.wait_without_penalty(session, item_id, error.reason, timedelta(seconds=error.retry_after))
                 self.chat_free_at[conversation_id] = time.monotonic() + error.retry_after

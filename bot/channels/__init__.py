@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from bot.services.outbox import Outgoing
+
+# Failures that happen before a request leaves this machine: trying again cannot deliver it twice.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class DeliveryError(Exception):
@@ -24,6 +29,7 @@ class DeliveryError(Exception):
         pause_channel: bool = False,  # the limit is the whole bot's or number's, not this chat's
         permanent: bool = False,  # retrying will not help (blocked bot, invalid recipient, refused content)
         window_closed: bool = False,  # WhatsApp: outside the 24-hour window
+        uncertain: bool = False,  # sent, but no answer came back: it may have arrived
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -31,6 +37,18 @@ class DeliveryError(Exception):
         self.pause_channel = pause_channel
         self.permanent = permanent
         self.window_closed = window_closed
+        self.uncertain = uncertain
+
+
+def transport_failure(platform: str, error: BaseException) -> DeliveryError:
+    """A network failure: retried when the request never left, given up when it may have arrived (never twice)."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, httpx.HTTPError):
+        cause = cause.__cause__
+    name = type(cause or error).__name__
+    if isinstance(cause, NOT_SENT):
+        return DeliveryError(f"{platform} unreachable ({name})")
+    return DeliveryError(f"{platform} did not answer after the message was sent ({name})", uncertain=True)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Telegram through python-telegram-bot: polling or webhook against TELEGRAM_API_BASE_URL.
+"""Telegram through python-telegram-bot's Bot API client: polling or webhook against TELEGRAM_API_BASE_URL.
 
 Receiving only stores the update (once: its update_id is the deduplication key, in the database, so a
 repeated delivery is ignored even after a restart) and wakes the responder. Replies leave through the outbox,
@@ -7,6 +7,8 @@ which calls `TelegramChannel.send`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -18,9 +20,8 @@ from fastapi import APIRouter, Request, Response
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bot.channels import DeliveryError, Prepared
+from bot.channels import DeliveryError, Prepared, transport_failure
 from bot.dialogue import Dialogue, Inbound
 from bot.models import InboundKind
 from bot.services.messages import Reply
@@ -126,40 +127,66 @@ def _text(value: object) -> str | None:
 
 
 async def receive(update: Update, bot: Bot, dialogue: Dialogue) -> None:
-    """Store one update for answering; a tapped button's spinner is stopped at once."""
+    """Store one update for answering, then stop a tapped button's spinner."""
+    inbound = to_inbound(update)
+    if inbound is not None:
+        await dialogue.accept(inbound)
     if update.callback_query is not None:
         try:
             await bot.answer_callback_query(update.callback_query.id)
         except Exception as error:  # too old, answered before this delivery, malformed: the message still counts
             log.info("callback query not answered: %s", error)
-    inbound = to_inbound(update)
-    if inbound is not None:
-        dialogue.receive(inbound)
 
 
-def build_application(token: str, base_url: str, dialogue: Dialogue) -> Application:
-    """The Telegram application pointed at `base_url` (Telegram's or a local one); polling feeds `receive`."""
-    application = (
-        ApplicationBuilder()
-        .token(token)
-        .base_url(f"{base_url}")
-        .base_file_url(f"{base_url.removesuffix('/bot')}/file/bot")
-        .concurrent_updates(True)
-        .build()
-    )
-
-    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Every update, whatever its kind, goes the same way as in webhook mode."""
-        await receive(update, context.bot, dialogue)
-
-    application.add_handler(TypeHandler(Update, on_update))
-    application.add_error_handler(on_error)
-    return application
+def build_bot(token: str, base_url: str) -> Bot:
+    """The Bot API client pointed at `base_url` (Telegram's or a local one)."""
+    return Bot(token, base_url=base_url, base_file_url=f"{base_url.removesuffix('/bot')}/file/bot")
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log every error with its update; polling goes on."""
-    log.error("error while handling a Telegram update", exc_info=context.error)
+class Poller:
+    """Long polling that confirms an update to Telegram only once it is stored.
+
+    python-telegram-bot's Updater confirms what it fetched before its handlers have run, so a crash could lose
+    updates it held in memory; here the next `getUpdates` (whose offset confirms) comes after the store.
+    """
+
+    def __init__(self, bot: Bot, dialogue: Dialogue, timeout: int = 10) -> None:
+        self.bot = bot
+        self.dialogue = dialogue
+        self.timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.bot.delete_webhook()
+        self._task = asyncio.create_task(self._run(), name="telegram-poller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()  # nothing is lost: what was not stored was not confirmed
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        offset: int | None = None
+        pause = 1.0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=self.timeout, allowed_updates=ALLOWED_UPDATES
+                )
+                for update in updates:
+                    await receive(update, self.bot, self.dialogue)
+                    offset = update.update_id + 1
+                pause = 1.0
+            except RetryAfter as error:
+                wait = error.retry_after
+                await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Telegram or the database unreachable: what was not stored comes again
+                log.exception("Telegram polling failed; trying again in %.0f s", pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60.0)
 
 
 router = APIRouter()
@@ -169,8 +196,8 @@ router = APIRouter()
 async def webhook(request: Request) -> Response:
     """Telegram's webhook: only calls carrying our secret token are read (403 otherwise)."""
     settings = request.app.state.settings
-    application: Application | None = getattr(request.app.state, "telegram", None)
-    if application is None or settings.telegram_mode != "webhook":
+    bot: Bot | None = getattr(request.app.state, "telegram", None)
+    if bot is None or settings.telegram_mode != "webhook":
         return Response(status_code=404)
     secret = request.headers.get(SECRET_HEADER, "").encode()
     if not hmac.compare_digest(secret, settings.telegram_webhook_secret.encode()):
@@ -180,12 +207,12 @@ async def webhook(request: Request) -> Response:
         return Response(status_code=413)
     try:
         data = json.loads(body)
-        update = Update.de_json(data, application.bot) if isinstance(data, dict) else None
+        update = Update.de_json(data, bot) if isinstance(data, dict) else None
     except Exception:  # untrusted input that python-telegram-bot cannot read is a bad request, whatever it is
         update = None
     if update is None:
         return Response(status_code=400)
-    await receive(update, application.bot, request.app.state.dialogue)
+    await receive(update, bot, request.app.state.dialogue)
     return Response(status_code=200)
 
 
@@ -214,8 +241,8 @@ class TelegramChannel:
             raise DeliveryError(f"Telegram refused: {error.message}", permanent=True) from error
         except BadRequest as error:
             raise DeliveryError(f"Telegram bad request: {error.message}", permanent=True) from error
-        except NetworkError as error:  # timeouts included: tried again with back-off
-            raise DeliveryError(f"Telegram unreachable: {error.message}") from error
+        except NetworkError as error:  # timeouts included
+            raise transport_failure("Telegram", error) from error
         return f"{recipient}:{sent.message_id}"
 
 

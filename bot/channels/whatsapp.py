@@ -22,7 +22,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from bot.channels import DeliveryError, Prepared
+from bot.channels import DeliveryError, Prepared, transport_failure
 from bot.db import unit_of_work
 from bot.dialogue import Dialogue, Inbound
 from bot.i18n import Catalog
@@ -196,7 +196,7 @@ async def webhook(request: Request) -> Response:
     messages, statuses = parse(data, settings.whatsapp_phone_number_id)
     dialogue: Dialogue = request.app.state.dialogue
     for inbound in messages:
-        dialogue.receive(inbound)
+        await dialogue.accept(inbound)
     if statuses:
         with unit_of_work(dialogue.sessions) as session:
             for report in statuses:
@@ -321,7 +321,7 @@ class WhatsAppChannel:
         try:
             response = await self.client.post(self.url, json=body, headers=self.headers)
         except httpx.HTTPError as error:
-            raise DeliveryError(f"Graph API unreachable: {type(error).__name__}") from error
+            raise transport_failure("Graph API", error) from error
         if response.status_code == 200:
             try:
                 return str(response.json()["messages"][0]["id"])

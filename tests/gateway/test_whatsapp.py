@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.channels import DeliveryError
 from bot.channels import whatsapp as channel
 from bot.db import unit_of_work
 from bot.i18n import catalog
@@ -290,3 +292,30 @@ def test_the_whatsapp_webhook_is_off_without_credentials(make_gateway) -> None:
     gateway = make_gateway().start()
     assert httpx.post(hook(gateway), content=b"{}").status_code == 404
     assert httpx.get(hook(gateway)).status_code == 404
+
+
+def channel_at(base_url: str) -> channel.WhatsAppChannel:
+    return channel.WhatsAppChannel(
+        httpx.AsyncClient(timeout=0.5),
+        base_url=base_url,
+        phone_number_id="1",
+        access_token="t",
+        texts=catalog(),
+    )
+
+
+async def test_a_send_that_never_left_is_retried_one_that_may_have_arrived_is_not() -> None:
+    """Never twice: a connection refused is tried again; a request sent without an answer is not."""
+    part = {"type": "text", "text": {"body": "hi"}}
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        refused_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(DeliveryError) as refused:
+        await channel_at(refused_url).send(NUMBER, part)
+    assert not refused.value.uncertain and not refused.value.permanent
+    with socket.socket() as silent:  # accepts the request, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        with pytest.raises(DeliveryError) as timed_out:
+            await channel_at(f"http://127.0.0.1:{silent.getsockname()[1]}").send(NUMBER, part)
+    assert timed_out.value.uncertain
