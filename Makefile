@@ -29,7 +29,7 @@ test-rasa:  ## rasa data validate, then the conversation stories of every langua
 test-python:  ## unit, service, action and end-to-end tests (pytest)
 	.venv/bin/python -m pytest
 
-bench: setup  ## benchmarks: NLU, language resolution, latency and memory (prints figures)
+bench: setup  ## benchmarks: finder, NLU, language resolution, latency, memory, channels under load (prints figures)
 	.venv/bin/python -m tests.bench
 
 lock:  ## re-resolve both locks after changing pyproject.toml or requirements/rasa.in

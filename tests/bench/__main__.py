@@ -1,7 +1,7 @@
-"""`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, each next
-to its baseline.
+"""`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, and the
+channels under load with repeated deliveries, each next to its baseline.
 
-Prints figures; asserts nothing. Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency ...]`.
+Prints figures; asserts nothing. Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels ...]`.
 """
 
 from __future__ import annotations
@@ -285,10 +285,14 @@ def bench_latency(count: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument(
-        "parts", nargs="*", default=["finder", "language", "latency", "nlu"], help="finder language latency nlu"
+        "parts",
+        nargs="*",
+        default=["finder", "language", "latency", "nlu", "channels"],
+        help="finder language latency nlu channels",
     )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--channel-messages", type=int, default=1000, help="unique messages per channel")
     parser.add_argument("--nlu-config", default=str(ROOT / "config.yml"), help="pipeline to cross-validate")
     parser.add_argument("--cv-json", help="score the predictions nlu_cv.py wrote earlier instead of training")
     args = parser.parse_args()
@@ -300,6 +304,10 @@ def main() -> int:
         bench_latency(args.messages)
     if "nlu" in args.parts:
         bench_nlu(args.folds, args.nlu_config, args.cv_json)
+    if "channels" in args.parts:
+        from tests.bench.channels import bench_channels
+
+        bench_channels(args.channel_messages)
     return 0
 
 
