@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
@@ -228,17 +228,13 @@ class Dialogue:
 
     def _take(self, message_id: int, claimed: bool) -> _Turn | None:
         with unit_of_work(self.sessions) as session:
-            if not claimed:
-                taken = session.execute(
-                    update(Message)
-                    .where(Message.id == message_id, Message.status == MessageStatus.RECEIVED)
-                    .values(status=MessageStatus.ANSWERING)
-                    .execution_options(synchronize_session=False)
-                )
-                if taken.rowcount != 1:  # type: ignore[attr-defined]
-                    return None
-            row = session.get_one(Message, message_id)
-            session.refresh(row)
+            row = (
+                session.get_one(Message, message_id)
+                if claimed
+                else messages.take(session, message_id, MessageStatus.RECEIVED, MessageStatus.ANSWERING)
+            )
+            if row is None:
+                return None
             user = session.get_one(Conversation, row.conversation_id).user
             return _Turn(
                 message_id=row.id,

@@ -40,6 +40,18 @@ class DeliveryError(Exception):
         self.uncertain = uncertain
 
 
+def split(text: str, limit: int) -> list[str]:
+    """Cut a text into pieces of at most `limit` characters, at a line break where there is one."""
+    pieces = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    pieces.append(text)
+    return pieces
+
+
 def transport_failure(platform: str, error: BaseException) -> DeliveryError:
     """A network failure: retried when the request never left, given up when it may have arrived (never twice)."""
     cause: BaseException | None = error

@@ -21,7 +21,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.channels import DeliveryError, Prepared, transport_failure
+from bot.channels import DeliveryError, Prepared, split, transport_failure
 from bot.dialogue import Dialogue, Inbound
 from bot.models import InboundKind
 from bot.services.messages import Reply
@@ -248,15 +248,7 @@ class TelegramChannel:
 
 def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
     """A reply as Telegram messages: split at Telegram's length limit, buttons under the last part."""
-    limit = MessageLimit.MAX_TEXT_LENGTH
-    text = reply.text
-    chunks = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        chunks.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    chunks.append(text)
+    chunks = split(reply.text, MessageLimit.MAX_TEXT_LENGTH)
     markup = None
     if reply.buttons:
         # Two buttons a row keeps long titles readable on a phone.

@@ -22,7 +22,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from bot.channels import DeliveryError, Prepared, transport_failure
+from bot.channels import DeliveryError, Prepared, split, transport_failure
 from bot.db import unit_of_work
 from bot.dialogue import Dialogue, Inbound
 from bot.i18n import Catalog
@@ -212,34 +212,16 @@ def layout(buttons: tuple[Button, ...]) -> Layout:
     if not buttons:
         return "text"
     titles, payloads = [b.title for b in buttons], [b.payload for b in buttons]
-    distinct = len(set(titles)) == len(titles) and len(set(payloads)) == len(payloads)
-    if (
-        distinct
-        and len(buttons) <= BUTTONS_MAX
-        and all(0 < len(t) <= BUTTON_TITLE_MAX for t in titles)
-        and all(len(p) <= BUTTON_ID_MAX for p in payloads)
-    ):
+    if len(set(titles)) < len(titles) or len(set(payloads)) < len(payloads):
+        return "numbered"  # WhatsApp refuses two choices with one title or id
+
+    def fits(most: int, title_max: int, id_max: int) -> bool:
+        titles_fit = all(0 < len(t) <= title_max for t in titles)
+        return len(buttons) <= most and titles_fit and max(map(len, payloads)) <= id_max
+
+    if fits(BUTTONS_MAX, BUTTON_TITLE_MAX, BUTTON_ID_MAX):
         return "buttons"
-    if (
-        distinct
-        and len(buttons) <= ROWS_MAX
-        and all(0 < len(t) <= ROW_TITLE_MAX for t in titles)
-        and all(len(p) <= ROW_ID_MAX for p in payloads)
-    ):
-        return "list"
-    return "numbered"
-
-
-def split(text: str, limit: int) -> list[str]:
-    """Cut a text into pieces of at most `limit` characters, at a line break where there is one."""
-    pieces = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    pieces.append(text)
-    return pieces
+    return "list" if fits(ROWS_MAX, ROW_TITLE_MAX, ROW_ID_MAX) else "numbered"
 
 
 def render(reply: Reply, texts: Catalog) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,3 +135,18 @@ def numbered_choice(session: Session, conversation_id: int, number: int) -> str 
         return None
     buttons = json.loads(offered)
     return str(buttons[number - 1]["payload"]) if 1 <= number <= len(buttons) else None
+
+
+def take(session: Session, message_id: int, expected: MessageStatus, new: MessageStatus) -> Message | None:
+    """Move a message from `expected` to `new` in one conditional UPDATE: of two workers, exactly one gets it."""
+    taken = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.status == expected)
+        .values(status=new)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.get_one(Message, message_id)
+    session.refresh(row)
+    return row

@@ -25,7 +25,7 @@ from bot.models import (
     MessageStatus,
     utcnow,
 )
-from bot.services.messages import Reply, to_reply
+from bot.services.messages import Reply, take, to_reply
 
 MAX_ATTEMPTS = 12  # with the back-off below, about an hour and a half of trying before giving up
 WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
@@ -90,16 +90,9 @@ def next_due_at(session: Session, channels: list[str]) -> datetime | None:
 
 def claim(session: Session, message_id: int) -> Outgoing | None:
     """Take a queued message for sending; None when someone else took it or it is no longer queued."""
-    taken = session.execute(
-        update(Message)
-        .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.SENDING)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    row = take(session, message_id, MessageStatus.QUEUED, MessageStatus.SENDING)
+    if row is None:
         return None
-    row = session.get_one(Message, message_id)
-    session.refresh(row)
     conversation = session.get_one(Conversation, row.conversation_id)
     recipient = session.scalars(
         select(ChannelIdentity.external_id).where(
