@@ -95,7 +95,10 @@ class OutboxWorker(Worker):
         if wait > 0:
             await asyncio.sleep(wait)
         await pace.turn()
-        self.chat_free_at[conversation_id] = time.monotonic() + channel.per_chat_interval
+        now = time.monotonic()
+        if len(self.chat_free_at) > 10_000:  # forget chats whose pause is over, so the map does not grow for ever
+            self.chat_free_at = {key: at for key, at in self.chat_free_at.items() if at > now}
+        self.chat_free_at[conversation_id] = now + channel.per_chat_interval
 
     def _failed(self, outgoing: outbox.Outgoing, pace: Pace, error: DeliveryError) -> None:
         item_id, conversation_id = outgoing.id, outgoing.conversation_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -98,7 +98,7 @@ def enqueue(session: Session, conversation_id: int, reply: Reply, reply_to_id: i
     )
     session.add(row)
     session.flush()
-    return Reply(reply.text, reply.language, reply.buttons, key=reply.key, id=row.id)
+    return replace(reply, id=row.id)
 
 
 def replies_to(session: Session, inbound_id: int) -> list[Reply]:

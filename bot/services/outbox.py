@@ -78,16 +78,6 @@ def due(session: Session, channels: list[str], now: datetime | None = None, limi
     return [(row.id, row.conversation_id) for row in session.execute(query)]
 
 
-def next_due_at(session: Session, channels: list[str]) -> datetime | None:
-    """When the earliest message waiting for a retry becomes due (so a worker knows how long it may sleep)."""
-    moment = session.scalar(
-        select(func.min(Message.next_attempt_at)).where(
-            Message.direction == Direction.OUT, Message.status == MessageStatus.QUEUED, Message.channel.in_(channels)
-        )
-    )
-    return as_utc(moment) if moment else None
-
-
 def claim(session: Session, message_id: int) -> Outgoing | None:
     """Take a queued message for sending; None when someone else took it or it is no longer queued."""
     row = take(session, message_id, MessageStatus.QUEUED, MessageStatus.SENDING)
