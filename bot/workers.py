@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-class Worker:
+class Worker(ABC):
     """Subclasses say what is due (`due`: item ids with a key of which one runs at a time) and do it (`work`)."""
 
     name = "worker"
@@ -29,11 +30,13 @@ class Worker:
         self._busy_keys: set[object] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
+    @abstractmethod
     def due(self) -> list[tuple[int, object]]:
-        raise NotImplementedError
+        """The items to do now, oldest first, each with the key of which only one may run at a time."""
 
+    @abstractmethod
     async def work(self, item_id: int) -> None:
-        raise NotImplementedError
+        """Do one item; it is called again later only if it is still due."""
 
     def wake(self) -> None:
         self._wakeup.set()
