@@ -23,7 +23,7 @@ from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.knowledge import Knowledge, knowledge
 from bot.language import LanguageResolver
-from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus, utcnow
+from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus
 from bot.privacy import redact_national_numbers
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.safety import sounds_like_distress
@@ -283,16 +283,11 @@ class Dialogue:
         """Keep the message for a later try; the first time, tell the young person (helplines first if needed)."""
         log.error("message %s kept unanswered (try %d): %s", turn.message_id, turn.attempts + 1, failure)
         with unit_of_work(self.sessions) as session:
-            row = session.get_one(Message, turn.message_id)
-            row.status = MessageStatus.RECEIVED
-            row.attempts += 1
-            row.error = failure[:1000]
-            row.next_attempt_at = utcnow() + outbox.backoff(row.attempts)
-            if row.attempts > 1:
+            if messages.answer_later(session, turn.message_id, failure) > 1:
                 return []  # they were told already
             keys = ["utter_crisis", "utter_engine_down"] if distress else ["utter_engine_down"]
             stored = [
-                messages.enqueue(session, turn.conversation_id, self.render_key(key, turn.language), row.id)
+                messages.enqueue(session, turn.conversation_id, self.render_key(key, turn.language), turn.message_id)
                 for key in keys
             ]
             if delivered_here:
@@ -347,27 +342,9 @@ class Responder(Worker):
         dialogue.on_received = self.wake
 
     def due(self) -> list[tuple[int, object]]:
-        now = utcnow()
+        waiting = (MessageStatus.RECEIVED, MessageStatus.ANSWERING)
         with unit_of_work(self.dialogue.sessions) as session:
-            oldest = (
-                select(func.min(Message.id))
-                .where(
-                    Message.direction == Direction.IN,
-                    Message.status.in_((MessageStatus.RECEIVED, MessageStatus.ANSWERING)),
-                )
-                .group_by(Message.conversation_id)
-            )
-            rows = session.execute(
-                select(Message.id, Message.conversation_id)
-                .where(
-                    Message.id.in_(oldest),
-                    Message.status == MessageStatus.RECEIVED,
-                    (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now),
-                )
-                .order_by(Message.id)
-                .limit(100)
-            ).all()
-        return [(row.id, row.conversation_id) for row in rows]
+            return list(messages.oldest_due(session, waiting, MessageStatus.RECEIVED, limit=100))
 
     async def work(self, item_id: int) -> None:
         try:
@@ -375,8 +352,5 @@ class Responder(Worker):
         except Exception as error:  # a bug or a database hiccup: the message is kept and tried again later
             log.exception("answering message %s failed", item_id)
             with unit_of_work(self.dialogue.sessions) as session:
-                row = session.get_one(Message, item_id)
-                if row.status == MessageStatus.ANSWERING:
-                    row.status, row.attempts = MessageStatus.RECEIVED, row.attempts + 1
-                    row.error = f"{type(error).__name__}: {error}"[:1000]
-                    row.next_attempt_at = utcnow() + outbox.backoff(row.attempts)
+                if session.get_one(Message, item_id).status == MessageStatus.ANSWERING:
+                    messages.answer_later(session, item_id, f"{type(error).__name__}: {error}")

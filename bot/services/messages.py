@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -150,3 +151,44 @@ def take(session: Session, message_id: int, expected: MessageStatus, new: Messag
     row = session.get_one(Message, message_id)
     session.refresh(row)
     return row
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before try number `attempts + 1` (answering or sending): 2, 4, 8... seconds, at most ten minutes."""
+    return timedelta(seconds=min(600, 2 ** max(1, attempts)))
+
+
+def oldest_due(
+    session: Session,
+    waiting: tuple[MessageStatus, ...],
+    ready: MessageStatus,
+    *,
+    channels: list[str] | None = None,
+    limit: int = 200,
+) -> list[tuple[int, int]]:
+    """(id, conversation id) of the oldest `waiting` message of each conversation, if it is `ready` and due.
+
+    Messages of one conversation are handled one at a time and in order: a later one never overtakes.
+    """
+    oldest = select(func.min(Message.id)).where(Message.status.in_(waiting))
+    if channels is not None:
+        oldest = oldest.where(Message.channel.in_(channels))
+    query = (
+        select(Message.id, Message.conversation_id)
+        .where(
+            Message.id.in_(oldest.group_by(Message.conversation_id)),
+            Message.status == ready,
+            (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= utcnow()),
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return [(row.id, row.conversation_id) for row in session.execute(query)]
+
+
+def answer_later(session: Session, message_id: int, reason: str) -> int:
+    """Put an inbound message back for a later try (the dialogue engine failed); returns the tries so far."""
+    row = session.get_one(Message, message_id)
+    row.status, row.attempts, row.error = MessageStatus.RECEIVED, row.attempts + 1, reason[:1000]
+    row.next_attempt_at = utcnow() + backoff(row.attempts)
+    return row.attempts

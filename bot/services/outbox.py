@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,16 +25,11 @@ from bot.models import (
     MessageStatus,
     utcnow,
 )
-from bot.services.messages import Reply, take, to_reply
+from bot.services.messages import Reply, backoff, oldest_due, take, to_reply
 
 MAX_ATTEMPTS = 12  # with the back-off below, about an hour and a half of trying before giving up
 WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
-
-
-def backoff(attempts: int) -> timedelta:
-    """Wait before try number `attempts + 1`: 2, 4, 8... seconds, at most ten minutes."""
-    return timedelta(seconds=min(600, 2 ** max(1, attempts)))
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -57,25 +52,9 @@ class Outgoing:
     template_sent_at: datetime | None
 
 
-def due(session: Session, channels: list[str], now: datetime | None = None, limit: int = 200) -> list[tuple[int, int]]:
+def due(session: Session, channels: list[str], limit: int = 200) -> list[tuple[int, int]]:
     """The messages to send now (id, conversation id): the oldest waiting one of each conversation, when due."""
-    now = now or utcnow()
-    oldest = (
-        select(func.min(Message.id))
-        .where(Message.direction == Direction.OUT, Message.status.in_(WAITING), Message.channel.in_(channels))
-        .group_by(Message.conversation_id)
-    )
-    query = (
-        select(Message.id, Message.conversation_id)
-        .where(
-            Message.id.in_(oldest),
-            Message.status == MessageStatus.QUEUED,
-            (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now),
-        )
-        .order_by(Message.id)
-        .limit(limit)
-    )
-    return [(row.id, row.conversation_id) for row in session.execute(query)]
+    return oldest_due(session, WAITING, MessageStatus.QUEUED, channels=channels, limit=limit)
 
 
 def claim(session: Session, message_id: int) -> Outgoing | None:
