@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RASA := RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 .venv-rasa/bin/rasa
 
-.PHONY: help setup run test test-rasa test-python lint bench lock clean
+.PHONY: help setup browser run test test-rasa test-python lint bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -11,10 +11,13 @@ help:  ## list the targets
 setup:  ## both Python environments, the trained model, the database (cached by a hash of their inputs)
 	@bash scripts/setup.sh
 
+browser:  ## Debian's chromium for the inbox browser tests (installed once when missing)
+	@bash scripts/browser.sh
+
 run: setup  ## start Rasa, the action server and the gateway; chat at http://127.0.0.1:8000/
 	@.venv/bin/python -m bot run
 
-test: setup lint test-rasa test-python  ## every test: lint, Rasa data and conversation stories, Python tests
+test: setup browser lint test-rasa test-python  ## every test: lint, Rasa data and conversation stories, Python tests
 
 lint:  ## ruff (lint and format) and mypy
 	.venv/bin/ruff check bot actions tests
@@ -29,7 +32,7 @@ test-rasa:  ## rasa data validate, then the conversation stories of every langua
 test-python:  ## unit, service, action and end-to-end tests (pytest)
 	.venv/bin/python -m pytest
 
-bench: setup  ## benchmarks: finder, NLU, language resolution, latency, memory, channels under load (prints figures)
+bench: setup browser  ## benchmarks: finder, NLU, language resolution, latency, memory, channels under load (prints figures)
 	.venv/bin/python -m tests.bench
 
 lock:  ## re-resolve both locks after changing pyproject.toml or requirements/rasa.in

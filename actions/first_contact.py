@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.appointments import ActionBookAppointment
 from actions.deps import latest_intent, user_of
 from bot.services.consent import record_consent
 
@@ -86,5 +87,10 @@ class ActionAnswerYesNo(Action):
             if user is not None:
                 record_consent(session, user, granted)
         dispatcher.utter_message(response="utter_consent_given" if granted else "utter_consent_declined")
-        dispatcher.utter_message(response="utter_ask_goal" if tracker.get_slot("goal") is None else "utter_ok")
+        booking = tracker.get_slot("booking")
+        if granted and isinstance(booking, dict) and booking.get("organisation"):
+            # They said yes to book: back to the booking, one tap away.
+            await ActionBookAppointment().run(dispatcher, tracker, domain)
+        else:
+            dispatcher.utter_message(response="utter_ask_goal" if tracker.get_slot("goal") is None else "utter_ok")
         return [SlotSet("consent", "given" if granted else "declined")]

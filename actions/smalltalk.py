@@ -1,4 +1,4 @@
-"""Getting unstuck: after two messages the assistant did not understand, it offers its choices."""
+"""Getting unstuck: after two messages the assistant did not understand, it offers a person and its choices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.appointments import ActionBookAppointment, booking_in_progress
+
 NOT_UNDERSTOOD = ("nlu_fallback", "gibberish")
+# Offers a person, then the main choices; action_handoff recognises it to record why the person was asked for.
+OFFER_HUMAN = "utter_fallback_choices"
 
 
 def misunderstood_in_a_row(tracker: Tracker) -> int:
@@ -24,14 +28,16 @@ def misunderstood_in_a_row(tracker: Tracker) -> int:
 
 
 class ActionFallback(Action):
-    """Not understood: first ask to rephrase, from the second time on offer the choices instead of looping."""
+    """Not understood: first ask to rephrase, from the second time on offer a person and the choices, not a loop."""
 
     def name(self) -> str:
         return "action_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        if misunderstood_in_a_row(tracker) >= 2:
-            dispatcher.utter_message(response="utter_fallback_choices")
+        if booking_in_progress(tracker):  # "jeudi vers 3h" the model did not place: an answer to the times offered
+            return await ActionBookAppointment().run(dispatcher, tracker, domain)
+        if misunderstood_in_a_row(tracker) >= 2:  # "Yes, a person" first, then the menu (domain/smalltalk.yml)
+            dispatcher.utter_message(response=OFFER_HUMAN)
         else:
             dispatcher.utter_message(response="utter_fallback_rephrase")
         return []

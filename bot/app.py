@@ -11,21 +11,26 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from bot import calendar, inbox
+from bot.agendas import load_agendas
 from bot.channels import Channel, telegram, webchat, whatsapp
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.dialogue import Dialogue, Responder
 from bot.i18n import catalog
+from bot.knowledge import knowledge
 from bot.language import build_resolver
 from bot.outbox import OutboxWorker
 from bot.rasa_client import RasaClient
+from bot.scheduler import Clock, Scheduler, system_clock
 from bot.services import outbox
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The gateway application; engines, clients, workers and the Telegram poller start and stop with it."""
+def create_app(settings: Settings | None = None, clock: Clock = system_clock) -> FastAPI:
+    """The gateway application; engines, clients, workers, the scheduler and the Telegram poller start and stop
+    with it. `clock` is the scheduler's idea of now (tests move it)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -37,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         texts = catalog()
         dialogue = Dialogue(sessions, rasa, build_resolver(), texts, action_server_url=settings.action_server_url)
         app.state.settings, app.state.engine, app.state.rasa, app.state.dialogue = settings, engine, rasa, dialogue
+        app.state.sessions = sessions
         with unit_of_work(sessions) as session:
             answering, sending = outbox.recover(session)
         if answering or sending:
@@ -59,12 +65,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 texts=texts,
                 template_name=settings.whatsapp_template_name,
                 template_languages=settings.template_languages,
+                templates={
+                    "reminder": settings.whatsapp_reminder_template,
+                    "caseworker": settings.whatsapp_caseworker_template,
+                },
+                public_url=settings.public_url,
                 per_second=settings.whatsapp_max_per_second,
             )
         app.state.telegram = bot
         responder, sender = Responder(dialogue), OutboxWorker(sessions, channels)
+        app.state.wake_outbox = sender.wake  # a caseworker's answer leaves at once
+        scheduler = Scheduler(
+            sessions,
+            load_agendas(settings.knowledge_dir, knowledge(), settings.timezone),
+            clock=clock,
+            interval=settings.scheduler_interval,
+            on_sent=sender.wake,
+        )
+        app.state.scheduler = scheduler
         responder.start()
         sender.start()
+        scheduler.start()
         if bot is not None:
             if settings.telegram_mode == "polling":
                 poller = telegram.Poller(bot, dialogue)
@@ -82,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Stop taking work first, then let what is in hand finish: nothing half-done is left behind.
             if poller is not None:
                 await poller.stop()
+            scheduler.stop()
             # Within the supervisor's 15 s: an answer cut short is redone at the next start, never lost.
             await responder.stop(grace=6)
             await sender.stop(grace=6)
@@ -95,6 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webchat.router)
     app.include_router(telegram.router)
     app.include_router(whatsapp.router)
+    app.include_router(calendar.router)
+    app.include_router(inbox.pages.router)
+    app.include_router(inbox.api.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -49,21 +49,57 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_knowledge(args: argparse.Namespace) -> int:
     """Check the knowledge files; list the facts still to confirm."""
+    from bot.agendas import load_agendas
     from bot.knowledge import KnowledgeError, load_knowledge
 
     folder = get_settings().knowledge_dir
     try:
         known = load_knowledge(folder)
+        agendas = load_agendas(folder, known, get_settings().timezone)
     except KnowledgeError as error:
         print(f"The knowledge files in {folder} have problems:\n{error}")
         return 1
     print(
-        f"{folder}: {len(known.communes)} communes, {len(known.partners)} partners, {len(known.topics)} Actiris topics"
+        f"{folder}: {len(known.communes)} communes, {len(known.partners)} partners, {len(known.topics)} Actiris topics,"
+        f" {len(agendas.by_organisation)} agendas"
     )
-    to_check = known.to_check()
+    to_check = known.to_check() + agendas.to_check()
     if to_check:
         print(f"{len(to_check)} entries with facts to confirm (field: note):")
         print("\n".join(f"  {line}" for line in to_check))
+    return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    """Organisations, inbox accounts and API tokens."""
+    import sys
+
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.models import Role
+    from bot.services import accounts
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            if args.action == "create-org":
+                organisation = accounts.create_organisation(session, args.name, args.key)
+                print(f"organisation {organisation.name!r} created (key {organisation.key})")
+            elif args.action == "create":
+                password = sys.stdin.readline().rstrip("\n") if args.password == "-" else args.password
+                org = accounts.organisation_named(session, args.org) if args.org else None
+                account = accounts.create_account(session, args.email, password, Role(args.role), org, args.name)
+                where = f" of {org.name}" if org else ""
+                print(f"{account.role.value} account {account.email}{where} created")
+            elif args.action == "token":
+                holder = accounts.by_email(session, args.email)
+                if holder is None:
+                    raise accounts.AccountError(f"no account for {args.email}")
+                print(accounts.create_token(session, holder))
+    except accounts.AccountError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -107,6 +143,39 @@ def build_parser() -> argparse.ArgumentParser:
         description="Exit 1 when a file of KNOWLEDGE_DIR breaks the schema; the message names file, entry and field.",
     )
     knowledge.set_defaults(func=cmd_knowledge)
+
+    accounts = commands.add_parser(
+        "accounts",
+        help="create organisations and inbox accounts, issue API tokens",
+        description="Manage who may use the caseworker inbox (/inbox/) and its API (/inbox/api/).",
+    )
+    actions = accounts.add_subparsers(dest="action", required=True, metavar="<action>")
+    org = actions.add_parser(
+        "create-org",
+        help="create an organisation (a team that answers in the inbox)",
+        description="Create an organisation. Its key routes conversations to it: give a partner's id of"
+        " knowledge/partners.yml so that young people who chose that partner reach its team.",
+    )
+    org.add_argument("name", metavar="NAME", help="the organisation's name, e.g. 'JES Brussel'")
+    org.add_argument("--key", help="routing key: a partner id of knowledge/partners.yml (default: from NAME)")
+    create = actions.add_parser(
+        "create",
+        help="create an account",
+        description="Create an inbox account. Coordinators see every organisation, caseworkers their own, admins"
+        " manage accounts.",
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True, help="at least 12 characters; '-' reads it from stdin")
+    create.add_argument("--role", required=True, choices=["coordinator", "caseworker", "admin"])
+    create.add_argument("--org", help="the organisation's name or key (required for caseworkers)")
+    create.add_argument("--name", help="the name young people and colleagues see (default: from the email)")
+    token = actions.add_parser(
+        "token",
+        help="print a new API token for an account",
+        description="Print a new bearer token for /inbox/api/ (shown once; only its hash is kept).",
+    )
+    token.add_argument("--email", required=True)
+    accounts.set_defaults(func=cmd_accounts)
     return parser
 
 

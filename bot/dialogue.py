@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -27,12 +27,15 @@ from bot.models import Conversation, Direction, InboundKind, Message, MessageSta
 from bot.privacy import redact_national_numbers
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.safety import sounds_like_distress
-from bot.services import consent, messages, outbox, users
-from bot.services.messages import Button, DuplicateMessage, Reply
+from bot.services import consent, handoff, messages, outbox, users
+from bot.services.messages import Attachment, Button, DuplicateMessage, Reply
 from bot.workers import Worker
 
 log = logging.getLogger(__name__)
 
+# What the assistant still answers while people have a conversation: leaving and erasure are never held up.
+FOR_THE_ASSISTANT = ("opt_out", "delete_my_data")
+SURE = 0.8  # how sure the model must be of one of those intents in typed words to take it from the caseworker
 MAX_TEXT = 4000  # longer messages are cut: nobody types more in a chat, and Rasa need not read a novel
 NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")  # "2", "2.", " 2) ": a numbered choice answered
 # A shared location farther than this from every commune centre is outside the Region.
@@ -83,6 +86,7 @@ class _Turn:
     payload: str | None
     attempts: int
     first: bool  # the first message of the conversation
+    with_people: bool  # a caseworker has the conversation (or it waits for one): the assistant keeps quiet
 
 
 class Dialogue:
@@ -164,6 +168,7 @@ class Dialogue:
             stored.language = resolution.language
             if inbound.source and not user.source:
                 user.source = inbound.source
+            handoff.back_to_bot(session, conversation)  # they write again after a caseworker resolved it
             released = outbox.release_held(session, conversation.id)
             received = Received(stored.id, user.public_id)
         if released:
@@ -188,22 +193,57 @@ class Dialogue:
         turn = self._take(message_id, claimed)
         if turn is None:
             return None
-        replies, failure = await self._compose(turn)
         distress = sounds_like_distress(turn.text)
+        if turn.with_people:
+            intent = await self._intent(turn)
+            if intent not in FOR_THE_ASSISTANT:
+                return self._for_people(turn, distress or intent == "crisis", delivered_here)
+        replies, failure = await self._compose(turn)
         if distress and not any(r.key == "utter_crisis" for r in replies):
             log.warning("distress words in message %s that the model missed: helplines added", message_id)
             replies.insert(0, self.render_key("utter_crisis", turn.language))
         if failure is not None:
             return self._answer_later(turn, failure, distress, delivered_here)
+        crisis = distress or any(r.key == "utter_crisis" for r in replies)
         with unit_of_work(self.sessions) as session:
             row = session.get_one(Message, turn.message_id)
             stored = messages.store_replies(session, row, replies)
-            user = users.by_public_id(session, turn.public_id)
-            if not consent.may_keep(user):
-                row.text = row.payload = None  # answered: nothing of it is kept without consent
+            conversation = session.get_one(Conversation, turn.conversation_id)
+            if crisis:  # a person too, at once and at the top of every queue (the crisis action may have done it)
+                handoff.request(session, conversation, handoff.Reason.CRISIS)
+            if not consent.may_keep(conversation.user) and not handoff.with_people(conversation):
+                # Answered: nothing of it is kept without consent (unless a person is to read it).
+                row.text = row.payload = None
             if delivered_here:
                 _delivered(session, stored)
         return stored
+
+    def _for_people(self, turn: _Turn, distress: bool, delivered_here: bool) -> list[Reply]:
+        """A message while people have the conversation: kept for them; words of distress still bring the
+        helplines at once and make the conversation urgent."""
+        with unit_of_work(self.sessions) as session:
+            row = session.get_one(Message, turn.message_id)
+            stored: list[Reply] = []
+            if distress:
+                stored = messages.store_replies(session, row, [self.render_key("utter_crisis", turn.language)])
+                handoff.request(session, session.get_one(Conversation, turn.conversation_id), handoff.Reason.CRISIS)
+            handoff.for_people(session, row)
+            if delivered_here:
+                _delivered(session, stored)
+        return stored
+
+    async def _intent(self, turn: _Turn) -> str | None:
+        """What a message to people is about, as far as the assistant must know: a button's or command's intent,
+        or the model's reading of typed words when it is sure (None when it is not, or Rasa is down)."""
+        if turn.payload:
+            return turn.payload.removeprefix("/").split("{", 1)[0]
+        if not turn.text or turn.kind != InboundKind.TEXT:
+            return None
+        try:
+            name, confidence = await self.rasa.intent(turn.text)
+        except RasaUnavailable:
+            return None  # the words of distress still count
+        return name if confidence >= SURE else None
 
     async def _compose(self, turn: _Turn) -> tuple[list[Reply], str | None]:
         """The replies to one message, or why the dialogue engine could not answer it."""
@@ -235,7 +275,8 @@ class Dialogue:
             )
             if row is None:
                 return None
-            user = session.get_one(Conversation, row.conversation_id).user
+            conversation = session.get_one(Conversation, row.conversation_id)
+            user = conversation.user
             return _Turn(
                 message_id=row.id,
                 conversation_id=row.conversation_id,
@@ -247,6 +288,7 @@ class Dialogue:
                 text=row.text,
                 payload=row.payload,
                 attempts=row.attempts,
+                with_people=handoff.with_people(conversation),
                 first=not session.scalar(
                     select(func.count())
                     .select_from(Message)
@@ -290,6 +332,8 @@ class Dialogue:
                 messages.enqueue(session, turn.conversation_id, self.render_key(key, turn.language), turn.message_id)
                 for key in keys
             ]
+            if distress:  # the assistant is down: a person all the more
+                handoff.request(session, session.get_one(Conversation, turn.conversation_id), handoff.Reason.CRISIS)
             if delivered_here:
                 _delivered(session, stored)
             return stored
@@ -303,11 +347,14 @@ class Dialogue:
 
     def render(self, bot_messages: list[dict[str, Any]], language: str) -> list[Reply]:
         """Rasa's messages (text keys and button-title keys) written out in the young person's language."""
-        replies = []
+        replies: list[Reply] = []
         for message in bot_messages:
             custom = message.get("custom") or {}
             # An action that just changed the language asks for this reply and the next ones in the new one.
             language = custom.get("language", language) if isinstance(custom, dict) else language
+            if isinstance(custom, dict) and isinstance(custom.get("attachment"), dict) and replies:
+                # A file for the reply just before it (an appointment's calendar file).
+                replies[-1] = replace(replies[-1], attachment=Attachment(**custom["attachment"]))
             key = message.get("text")
             if not key:
                 continue

@@ -244,7 +244,7 @@ def _where(raw: Any, loc: tuple[int | str, ...]) -> str:
     return f"field {'.'.join(str(p) for p in parts) or '(the file itself)'}"
 
 
-def _parse(model: type[BaseModel], path: Path) -> Any:
+def parse_file(model: type[BaseModel], path: Path) -> Any:
     raw = _read(path)
     try:
         return model.model_validate(raw)
@@ -289,9 +289,9 @@ def _cross_check(knowledge: Knowledge, communes: CommunesFile, partners: Partner
 
 def load_knowledge(folder: Path = KNOWLEDGE) -> Knowledge:
     """Read and check the three files; KnowledgeError lists every problem found."""
-    communes = _parse(CommunesFile, folder / "communes.yml")
-    partners = _parse(PartnersFile, folder / "partners.yml")
-    actiris = _parse(ActirisFile, folder / "actiris.yml")
+    communes = parse_file(CommunesFile, folder / "communes.yml")
+    partners = parse_file(PartnersFile, folder / "partners.yml")
+    actiris = parse_file(ActirisFile, folder / "actiris.yml")
     knowledge = Knowledge(communes, partners, actiris)
     _cross_check(knowledge, communes, partners, actiris)
     return knowledge

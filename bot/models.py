@@ -69,6 +69,7 @@ class MessageStatus(enum.StrEnum):
     SENT = "sent"
     HELD = "held"  # outbound, may not be sent now (WhatsApp's 24-hour window): released when they write again
     FAILED = "failed"  # outbound, given up; `error` says why
+    HUMAN = "human"  # inbound, written while a caseworker has the conversation: for them, not the assistant
 
 
 class InboundKind(enum.StrEnum):
@@ -79,6 +80,21 @@ class InboundKind(enum.StrEnum):
     LOCATION = "location"  # turned into a partner search near the closest commune; the coordinates are not kept
     MEDIA = "media"  # voice notes, stickers, photos, documents...
     EDITED = "edited"
+
+
+class HandoffStatus(enum.StrEnum):
+    """Who answers a conversation: the assistant, or people (waiting for one, one assigned); resolved goes back."""
+
+    BOT = "bot"
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"  # a caseworker closed it: the assistant answers again
+
+
+class Role(enum.StrEnum):
+    COORDINATOR = "coordinator"  # Actiris: every organisation's conversations
+    CASEWORKER = "caseworker"  # a partner's (or an Actiris team's) own conversations only
+    ADMIN = "admin"  # accounts, no conversations
 
 
 class User(Base):
@@ -133,8 +149,19 @@ class Conversation(Base):
     last_inbound_at: Mapped[datetime | None]
     # The last template sent to reopen a closed window: one per closed window, never a stream of them.
     template_sent_at: Mapped[datetime | None]
+    # Handoff to people: changed only by bot.services.handoff.transition, which writes a HandoffEvent each time.
+    handoff_status: Mapped[HandoffStatus] = mapped_column(
+        str_enum(HandoffStatus), default=HandoffStatus.BOT, server_default=HandoffStatus.BOT.value, index=True
+    )
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    waiting_since: Mapped[datetime | None]  # when it last went to people: the queues' clock
+    flags: Mapped[str | None] = mapped_column(String(120))  # comma-separated: crisis, discrimination
 
     user: Mapped[User] = relationship()
+    organisation: Mapped[Organisation | None] = relationship()
+    assignee: Mapped[Account | None] = relationship()
 
 
 class Message(Base):
@@ -167,6 +194,14 @@ class Message(Base):
     parts_sent: Mapped[int] = mapped_column(Integer, default=0)
     # The latest delivery status the platform reported (WhatsApp: sent, delivered, read, failed).
     delivery_status: Mapped[str | None] = mapped_column(String(16))
+    # Outbound: a file that goes with the text (a calendar file), and the approved WhatsApp template it may
+    # go as when the 24-hour window has closed (a reminder); both JSON, see bot.services.messages.Reply.
+    attachment: Mapped[str | None] = mapped_column(Text)
+    template: Mapped[str | None] = mapped_column(Text)
+    # Outbound: the caseworker who wrote it (None: the assistant).
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+
+    author: Mapped[Account | None] = relationship()
 
 
 class DeliveryStatus(Base):
@@ -185,6 +220,165 @@ class DeliveryStatus(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AppointmentStatus(enum.StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+
+
+class Appointment(Base):
+    """A young person's appointment with an organisation (Actiris or a partner), in one seat of one slot."""
+
+    __tablename__ = "appointments"
+    # No double booking: a seat of a slot belongs to one appointment. A cancelled appointment gives its seat
+    # back (seat NULL, and NULLs never collide), so the constraint holds on SQLite and PostgreSQL alike.
+    __table_args__ = (UniqueConstraint("organisation", "starts_at", "seat", name="uq_appointment_seat"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Names the calendar file (/calendar/<uid>.ics): unguessable, unlike the row id.
+    uid: Mapped[str] = mapped_column(String(36), unique=True, default=new_public_id)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    organisation: Mapped[str] = mapped_column(String(40))  # "actiris" or a partner id of knowledge/partners.yml
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    mode: Mapped[str] = mapped_column(String(16))  # in_person, phone or video, as the agenda said when booked
+    seat: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[AppointmentStatus] = mapped_column(str_enum(AppointmentStatus), default=AppointmentStatus.BOOKED)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    moved_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]  # "I'll be there" on a reminder
+    # The answer to the follow-up ("how did it go?"): good, so_so or missed, for the caseworker.
+    feedback: Mapped[str | None] = mapped_column(String(16))
+    feedback_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class ReminderKind(enum.StrEnum):
+    DAY_BEFORE = "day_before"
+    TWO_HOURS = "two_hours"
+    FOLLOW_UP = "follow_up"  # after the appointment: how did it go?
+
+
+class ReminderStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"  # put in the outbox (message_id), which sends it once
+    CANCELLED = "cancelled"  # the appointment was cancelled
+    SKIPPED = "skipped"  # not sent; `reason` says why (opted out, too late)
+
+
+class Reminder(Base):
+    """A message planned for a time: the scheduler puts it in the outbox when due, once."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("appointment_id", "kind", name="uq_reminder_kind"),
+        Index("ix_reminders_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"))
+    kind: Mapped[ReminderKind] = mapped_column(str_enum(ReminderKind))
+    due_at: Mapped[datetime]
+    status: Mapped[ReminderStatus] = mapped_column(str_enum(ReminderStatus), default=ReminderStatus.PENDING)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    appointment: Mapped[Appointment] = relationship()
+
+
+class Organisation(Base):
+    """A team that answers young people in the inbox: an Actiris team or a partner organisation."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # What routing knows it by: "actiris" (the youth team), "actiris_discrimination", or a partner id of
+    # knowledge/partners.yml (a young person who chose that partner goes to it).
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Account(Base):
+    """A caseworker, a coordinator or an admin of the inbox."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token of the inbox API; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+    account: Mapped[Account] = relationship()
+
+
+class InboxSession(Base):
+    """A signed-in browser: the cookie holds the token (only its SHA-256 is kept), forms carry the CSRF token."""
+
+    __tablename__ = "inbox_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    account: Mapped[Account] = relationship()
+
+
+class HandoffEvent(Base):
+    """The audit of handoff: every change of a conversation's status, urgency, organisation or assignee."""
+
+    __tablename__ = "handoff_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[HandoffStatus] = mapped_column(str_enum(HandoffStatus))
+    to_status: Mapped[HandoffStatus] = mapped_column(str_enum(HandoffStatus))
+    reason: Mapped[str] = mapped_column(String(32))  # asked, not_understood, crisis, discrimination, taken_over...
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))  # None: not staff
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Note(Base):
+    """An internal note on a conversation: for colleagues, never sent to the young person."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    author: Mapped[Account | None] = relationship()
+
+
 class ConsentRecord(Base):
     """Every answer to the privacy notice, kept as evidence (what was asked, when, the answer)."""
 
@@ -198,6 +392,10 @@ class ConsentRecord(Base):
 
 
 __all__ = [
+    "Account",
+    "ApiToken",
+    "Appointment",
+    "AppointmentStatus",
     "Base",
     "ChannelIdentity",
     "Consent",
@@ -205,9 +403,18 @@ __all__ = [
     "Conversation",
     "DeliveryStatus",
     "Direction",
+    "HandoffEvent",
+    "HandoffStatus",
     "InboundKind",
+    "InboxSession",
     "LanguageSource",
     "Message",
     "MessageStatus",
+    "Note",
+    "Organisation",
+    "Reminder",
+    "ReminderKind",
+    "ReminderStatus",
+    "Role",
     "User",
 ]

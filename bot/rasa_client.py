@@ -31,6 +31,16 @@ class RasaClient:
             raise RasaUnavailable(f"unexpected answer: {replies!r:.200}")
         return replies
 
+    async def intent(self, text: str) -> tuple[str, float]:
+        """The intent the model reads in `text` and its confidence, without touching any conversation."""
+        try:
+            response = await self._client.post(f"{self.base_url}/model/parse", json={"text": text})
+            response.raise_for_status()
+            found = response.json().get("intent") or {}
+            return str(found.get("name") or ""), float(found.get("confidence") or 0.0)
+        except (httpx.HTTPError, ValueError, TypeError, AttributeError) as error:
+            raise RasaUnavailable(str(error) or type(error).__name__) from error
+
     async def ready(self) -> bool:
         """True once Rasa answers and has a model loaded."""
         try:

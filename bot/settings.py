@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.services.handoff import OfficeHours
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("fr", "nl", "en", "es", "ar")
@@ -54,6 +57,17 @@ class Settings(BaseSettings):
     whatsapp_template_name: str = Field("", alias="WHATSAPP_TEMPLATE_NAME")
     # Our language -> the template's language code at Meta, e.g. "en=en_US,fr=fr"; unlisted ones as they are.
     whatsapp_template_languages: str = Field("", alias="WHATSAPP_TEMPLATE_LANGUAGES")
+    # The approved template an appointment reminder goes as outside the window: body {{1}} who, {{2}} when,
+    # three quick-reply buttons (I'll be there, change, cancel). Unset: the general template, then the reminder.
+    whatsapp_reminder_template: str = Field("", alias="WHATSAPP_REMINDER_TEMPLATE")
+    # The approved template a caseworker's answer may go as when the window has closed: body {{1}} the
+    # caseworker's name, {{2}} the answer. Unset: the answer is held behind the general template.
+    whatsapp_caseworker_template: str = Field("", alias="WHATSAPP_CASEWORKER_TEMPLATE")
+
+    scheduler_interval: float = Field(30.0, gt=0, alias="SCHEDULER_INTERVAL")  # seconds between looks for reminders
+
+    # When caseworkers answer (Brussels time): what a young person handed over to a person is told about the wait.
+    office_hours: str = Field("mon-fri 09:00-17:00", alias="OFFICE_HOURS")
 
     timezone: str = Field("Europe/Brussels", alias="TZ")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
@@ -62,6 +76,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str) -> str:
+        from bot.services.handoff import OfficeHours
+
+        OfficeHours.parse(value)  # a clear error at start-up rather than at the first handoff
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -93,6 +115,12 @@ class Settings(BaseSettings):
     def template_languages(self) -> dict[str, str]:
         pairs = (item.split("=", 1) for item in self.whatsapp_template_languages.split(",") if "=" in item)
         return {ours.strip(): theirs.strip() for ours, theirs in pairs}
+
+    @property
+    def hours(self) -> OfficeHours:
+        from bot.services.handoff import OfficeHours
+
+        return OfficeHours.parse(self.office_hours, self.timezone)
 
     @property
     def rasa_port(self) -> int:

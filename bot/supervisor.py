@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
+from bot.agendas import load_agendas
 from bot.knowledge import KnowledgeError, load_knowledge
 from bot.settings import ROOT, Settings
 
@@ -134,7 +135,7 @@ def relay(process: Process) -> None:
 def run(settings: Settings, ready_timeout: float = 300.0) -> int:
     """Start everything, say where to chat once healthy, stop everything on Ctrl-C or when one part dies."""
     try:  # the action server answers from these files: a broken one stops start-up, naming what is wrong
-        load_knowledge(settings.knowledge_dir)
+        load_agendas(settings.knowledge_dir, load_knowledge(settings.knowledge_dir), settings.timezone)
     except KnowledgeError as error:
         print(f"The knowledge files in {settings.knowledge_dir} have problems:\n{error}", file=sys.stderr)
         return 2

@@ -40,6 +40,8 @@ link_env() {  # cached env dir, link name
 
 # --- the application environment --------------------------------------------------------------
 PY_APP=$(find_python 3.11)
+# The real file, not a link to it: the environment must not depend on a link that may go (a test's temp folder).
+[[ -z "$PY_APP" ]] || PY_APP=$(readlink -f "$PY_APP")
 [[ -n "$PY_APP" ]] || die "Python 3.11 or newer is needed for the application. Install it (for instance 'pyenv install 3.11' or your system's python3.11 package) and run again."
 APP_KEY=$(hash_of requirements/app.lock <("$PY_APP" -c 'import sys; print(sys.version)'))
 APP_ENV="$CACHE/venv-app-$APP_KEY"

@@ -59,8 +59,13 @@ def engine(database_url: str) -> Iterator[Engine]:
     if engine.dialect.name == "postgresql":  # the PostgreSQL database is shared by the run: empty it
         with engine.begin() as connection:
             connection.exec_driver_sql(
-                "TRUNCATE consent_records, delivery_statuses, messages, conversations, channel_identities, users"
+                "TRUNCATE consent_records, reminders, appointments, delivery_statuses, messages, conversations,"
+                " channel_identities, users, handoff_events, notes, inbox_sessions, api_tokens, accounts"
                 " RESTART IDENTITY CASCADE"
+            )
+            # The two Actiris teams are seeded by the migration and stay; teams a test created go.
+            connection.exec_driver_sql(
+                "DELETE FROM organisations WHERE key NOT IN ('actiris', 'actiris_discrimination')"
             )
     engine.dispose()
 

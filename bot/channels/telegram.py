@@ -17,14 +17,14 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
 from bot.channels import DeliveryError, Prepared, split, transport_failure
 from bot.dialogue import Dialogue, Inbound
 from bot.models import InboundKind
-from bot.services.messages import Reply
+from bot.services.messages import Attachment, Reply
 from bot.services.outbox import Outgoing
 
 CHANNEL = "telegram"
@@ -230,9 +230,13 @@ class TelegramChannel:
         return Prepared(parts=render(outgoing.reply))
 
     async def send(self, recipient: str, part: Any) -> str:
-        text, markup = part
         try:
-            sent = await self.bot.send_message(int(recipient), text, reply_markup=markup)
+            if isinstance(part, Attachment):
+                document = InputFile(part.content.encode(), filename=part.filename)
+                sent = await self.bot.send_document(int(recipient), document)
+            else:
+                text, markup = part
+                sent = await self.bot.send_message(int(recipient), text, reply_markup=markup)
         except RetryAfter as error:
             wait = error.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
@@ -246,8 +250,8 @@ class TelegramChannel:
         return f"{recipient}:{sent.message_id}"
 
 
-def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
-    """A reply as Telegram messages: split at Telegram's length limit, buttons under the last part."""
+def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None] | Attachment]:
+    """A reply as Telegram messages: split at Telegram's length limit, buttons under the last part, then its file."""
     chunks = split(reply.text, MessageLimit.MAX_TEXT_LENGTH)
     markup = None
     if reply.buttons:
@@ -257,4 +261,6 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
             for i in range(0, len(reply.buttons), 2)
         ]
         markup = InlineKeyboardMarkup(rows)
-    return [(chunk, markup if i == len(chunks) - 1 else None) for i, chunk in enumerate(chunks)]
+    parts: list[tuple[str, InlineKeyboardMarkup | None] | Attachment]
+    parts = [(chunk, markup if i == len(chunks) - 1 else None) for i, chunk in enumerate(chunks)]
+    return parts + ([reply.attachment] if reply.attachment else [])

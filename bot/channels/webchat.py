@@ -50,6 +50,8 @@ class ReplyOut(BaseModel):
     text: str
     language: str
     buttons: list[ButtonOut]
+    file_url: str | None = None  # a file that goes with the reply (an appointment's calendar file)
+    file_name: str | None = None
 
 
 class WebMessageOut(BaseModel):
@@ -68,6 +70,8 @@ def to_out(reply: messages.Reply) -> ReplyOut:
         text=reply.text,
         language=reply.language,
         buttons=[ButtonOut(title=b.title, payload=b.payload) for b in reply.buttons],
+        file_url=reply.attachment.url if reply.attachment else None,
+        file_name=reply.attachment.filename if reply.attachment else None,
     )
 
 

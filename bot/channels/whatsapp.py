@@ -272,6 +272,8 @@ class WhatsAppChannel:
         texts: Catalog,
         template_name: str = "",
         template_languages: dict[str, str] | None = None,
+        templates: dict[str, str] | None = None,
+        public_url: str = "",
         per_second: float = 50.0,
     ) -> None:
         self.client = client
@@ -280,13 +282,23 @@ class WhatsAppChannel:
         self.texts = texts
         self.template_name = template_name
         self.template_languages = template_languages or {}
+        self.templates = {ours: theirs for ours, theirs in (templates or {}).items() if theirs}
+        self.public_url = public_url.rstrip("/")
         self.per_second = per_second
 
     def prepare(self, outgoing: Outgoing, now: datetime | None = None) -> Prepared:
         now = now or utcnow()
         opened = outgoing.last_inbound_at
+        reply = outgoing.reply
         if opened is not None and now - opened < WINDOW:
-            return Prepared(parts=render(outgoing.reply, self.texts))
+            parts = render(reply, self.texts)
+            if reply.attachment and self.public_url:  # Meta fetches the file from the gateway
+                link = {"link": self.public_url + reply.attachment.url, "filename": reply.attachment.filename}
+                parts.append({"type": "document", "document": link})
+            return Prepared(parts=parts)
+        if reply.template and reply.template.name in self.templates:
+            # A message with its own approved template (a reminder) goes as that template, nothing held.
+            return Prepared(parts=[self._template(reply)])
         if not self.template_name:
             return Prepared(hold="outside the 24-hour window and no template configured: held until they write")
         if outgoing.template_sent_at is not None and (opened is None or outgoing.template_sent_at > opened):
@@ -297,6 +309,25 @@ class WhatsAppChannel:
             hold=f"outside the 24-hour window: template {self.template_name!r} sent, held until they write",
             template=template,
         )
+
+    def _template(self, reply: Reply) -> dict[str, Any]:
+        """The reply as its own template: body parameters, and its buttons as the quick replies' payloads."""
+        assert reply.template is not None
+        language = self.template_languages.get(reply.language, reply.language or "fr")
+        components: list[dict[str, Any]] = [
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in reply.template.params]}
+        ]
+        components += [
+            {"type": "button", "sub_type": "quick_reply", "index": str(i), "parameters": [
+                {"type": "payload", "payload": b.payload}
+            ]}
+            for i, b in enumerate(reply.buttons[:BUTTONS_MAX])
+        ]  # fmt: skip
+        name = self.templates[reply.template.name]
+        return {
+            "type": "template",
+            "template": {"name": name, "language": {"code": language}, "components": components},
+        }
 
     async def send(self, recipient: str, part: Any) -> str:
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": recipient, **part}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from bot.models import Consent, ConsentRecord, Conversation, Direction, Message, User
+from bot.models import Appointment, Consent, ConsentRecord, Conversation, Direction, Message, MessageStatus, Note, User
 
 # Bump when the text of the privacy notice changes, so each record says what the young person agreed to.
 NOTICE_VERSION = "2026-11"
@@ -20,7 +20,9 @@ def record_consent(session: Session, user: User, granted: bool) -> None:
 
 
 def forget_personal_data(session: Session, user: User) -> None:
-    """Erase what the young person told us (their messages' text, goal, chosen partner); keep the bare log lines."""
+    """Erase what the young person told us (their messages' text, goal, chosen partner) and their appointments
+    (the seats are free again, no reminder will come), with the confirmations and reminders that described them,
+    what caseworkers wrote to them and the notes they kept about them; keep the bare log lines."""
     user.goal = user.partner = None
     conversations = select(Conversation.id).where(Conversation.user_id == user.id)
     session.execute(
@@ -28,6 +30,27 @@ def forget_personal_data(session: Session, user: User) -> None:
         .where(Message.conversation_id.in_(conversations), Message.direction == Direction.IN)
         .values(text=None, payload=None)
     )
+    session.execute(
+        update(Message)
+        .where(
+            Message.conversation_id.in_(conversations),
+            Message.direction == Direction.OUT,
+            (Message.attachment.is_not(None)) | (Message.template.is_not(None)),
+        )
+        .values(text=None, attachment=None, template=None)
+    )
+    session.execute(
+        update(Message)
+        .where(
+            Message.conversation_id.in_(conversations),
+            Message.author_id.is_not(None),
+            # A caseworker's answer still on its way (the last one, just before resolving) is delivered first.
+            Message.status.not_in((MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.HELD)),
+        )
+        .values(text=None)
+    )
+    session.execute(delete(Note).where(Note.conversation_id.in_(conversations)))
+    session.execute(delete(Appointment).where(Appointment.user_id == user.id))  # reminders go with them
 
 
 def may_keep(user: User) -> bool:

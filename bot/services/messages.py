@@ -21,6 +21,27 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Template:
+    """The approved WhatsApp template a message may go as when the 24-hour window has closed.
+
+    `name` is ours ("reminder"); the settings map it to the template approved at Meta. `params` fill its body.
+    """
+
+    name: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that goes with a message: sent as a document where the channel can, else as a link to `url`."""
+
+    filename: str
+    mime: str
+    content: str
+    url: str  # on the gateway, e.g. /calendar/<uid>.ics
+
+
+@dataclass(frozen=True)
 class Reply:
     """One message to a young person, already in their language, for any channel to render."""
 
@@ -29,6 +50,8 @@ class Reply:
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     key: str | None = None  # the text's key in bot/locales, when it came from there
     id: int | None = None  # its row in the message log, once stored
+    template: Template | None = None
+    attachment: Attachment | None = None
 
     def payload_json(self) -> str | None:
         """The buttons as stored in the message log."""
@@ -96,6 +119,8 @@ def enqueue(session: Session, conversation_id: int, reply: Reply, reply_to_id: i
         language=reply.language,
         status=MessageStatus.QUEUED,
         reply_to_id=reply_to_id,
+        template=json.dumps(reply.template.__dict__, ensure_ascii=False) if reply.template else None,
+        attachment=json.dumps(reply.attachment.__dict__, ensure_ascii=False) if reply.attachment else None,
     )
     session.add(row)
     session.flush()
@@ -110,7 +135,13 @@ def replies_to(session: Session, inbound_id: int) -> list[Reply]:
 
 def to_reply(row: Message) -> Reply:
     buttons = tuple(Button(**b) for b in json.loads(row.payload)) if row.payload else ()
-    return Reply(row.text or "", row.language or "", buttons, id=row.id)
+    template = attachment = None
+    if row.template:
+        stored = json.loads(row.template)
+        template = Template(stored["name"], tuple(stored.get("params") or ()))
+    if row.attachment:
+        attachment = Attachment(**json.loads(row.attachment))
+    return Reply(row.text or "", row.language or "", buttons, id=row.id, template=template, attachment=attachment)
 
 
 def numbered_choice(session: Session, conversation_id: int, number: int) -> str | None:

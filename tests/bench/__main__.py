@@ -1,7 +1,9 @@
 """`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, and the
-channels under load with repeated deliveries, each next to its baseline.
+channels under load with repeated deliveries, booking under contention, handoff to the inbox and the inbox with
+many conversations, each next to its baseline.
 
-Prints figures; asserts nothing. Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels ...]`.
+Prints figures; asserts nothing.
+Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels|booking|handoff ...]`.
 """
 
 from __future__ import annotations
@@ -287,12 +289,16 @@ def main() -> int:
     parser.add_argument(
         "parts",
         nargs="*",
-        default=["finder", "language", "latency", "nlu", "channels"],
-        help="finder language latency nlu channels",
+        default=["finder", "language", "latency", "nlu", "channels", "booking", "handoff"],
+        help="finder language latency nlu channels booking handoff",
     )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--channel-messages", type=int, default=1000, help="unique messages per channel")
+    parser.add_argument("--bookings", type=int, default=1000, help="bookings in the booking benchmark")
+    parser.add_argument("--booking-people", type=int, default=50, help="young people booking at once")
+    parser.add_argument("--handoffs", type=int, default=30, help="young people asking for a person (handoff)")
+    parser.add_argument("--conversations", type=int, default=10_000, help="conversations in the inbox (handoff)")
     parser.add_argument("--nlu-config", default=str(ROOT / "config.yml"), help="pipeline to cross-validate")
     parser.add_argument("--cv-json", help="score the predictions nlu_cv.py wrote earlier instead of training")
     args = parser.parse_args()
@@ -308,6 +314,14 @@ def main() -> int:
         from tests.bench.channels import bench_channels
 
         bench_channels(args.channel_messages)
+    if "booking" in args.parts:
+        from tests.bench.booking import bench_booking
+
+        bench_booking(args.booking_people, args.bookings)
+    if "handoff" in args.parts:
+        from tests.bench.handoff import bench_handoff
+
+        bench_handoff(args.handoffs, args.conversations)
     return 0
 
 

@@ -55,7 +55,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         whatsapp.start()
         running = start_stack(
             tmp_path_factory.mktemp("stack"),
-            {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url} | whatsapp_env(whatsapp),
+            {
+                "TELEGRAM_BOT_TOKEN": telegram.token,
+                "TELEGRAM_API_BASE_URL": telegram.base_url,
+                "SCHEDULER_INTERVAL": "1",
+            }
+            | whatsapp_env(whatsapp),
         )
     except BaseException as failure:
         whatsapp.stop()

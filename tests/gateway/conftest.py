@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -21,8 +22,22 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
 from bot.models import Message, MessageStatus
+from bot.scheduler import Clock, system_clock
 from bot.settings import Settings
 from tests.standins.rasa_rest import RasaStandin
+
+
+class ManualClock:
+    """The scheduler's now, moved by the test (thread-safe enough: one datetime assignment)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        self.now = now
 
 
 @dataclass
@@ -31,9 +46,11 @@ class Gateway:
 
     settings: Settings
     port: int
+    clock: Clock = system_clock
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
     engines: list[Any] = field(default_factory=list)
+    app: Any = None
 
     @property
     def url(self) -> str:
@@ -43,7 +60,8 @@ class Gateway:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
-        config = uvicorn.Config(create_app(self.settings), log_level="warning", lifespan="on")
+        self.app = create_app(self.settings, clock=self.clock)
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
         server = self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=lambda: server.run(sockets=[sock]), daemon=True)
         self.thread.start()
@@ -101,7 +119,7 @@ def make_gateway(
     """
     made: list[Gateway] = []
 
-    def build(**env: Any) -> Gateway:
+    def build(clock: Clock = system_clock, **env: Any) -> Gateway:
         port = free_port()
         values = {
             "PUBLIC_URL": f"http://127.0.0.1:{port}",
@@ -111,7 +129,7 @@ def make_gateway(
             "ACTION_SERVER_URL": rasa.url,
             "RASA_TIMEOUT": 5,
         } | env
-        gateway = Gateway(Settings(**values), port)
+        gateway = Gateway(Settings(**values), port, clock)
         made.append(gateway)
         return gateway
 

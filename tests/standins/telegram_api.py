@@ -143,8 +143,8 @@ def _parse_multipart(content_type: str, body: bytes) -> JSONDict:
         payload = part.get_payload(decode=True)
         content = payload if isinstance(payload, bytes) else b""
         if part.get_filename() is not None:
-            # Uploaded files are recorded by name and size only; no test needs their bytes.
-            fields[name] = {"filename": part.get_filename(), "size": len(content)}
+            # Uploaded files are recorded with their bytes (a calendar file's content is checked).
+            fields[name] = {"filename": part.get_filename(), "size": len(content), "content": content}
         else:
             fields[name] = content.decode(part.get_content_charset() or "utf-8")
     return fields
@@ -252,6 +252,7 @@ class TelegramApiStandin:
                 "getWebhookInfo": self._get_webhook_info,
                 "getUpdates": self._get_updates,
                 "sendMessage": self._send_message,
+                "sendDocument": self._send_document,
                 "editMessageText": self._edit_message_text,
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
                 "answerCallbackQuery": self._answer_callback_query,
@@ -889,6 +890,27 @@ class TelegramApiStandin:
         self._messages.setdefault(chat_id, {})[message["message_id"]] = message
         self._last_bot_message[chat_id] = message["message_id"]
         self._record_sent("sendMessage", params, message)
+        return copy.deepcopy(message)
+
+    def _send_document(self, params: JSONDict) -> JSONDict:
+        chat_id = _require(params, "chat_id")
+        document = params.get("document")
+        if not isinstance(document, dict) or not document.get("size"):
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        message: JSONDict = {
+            "message_id": self._new_message_id(chat_id),
+            "from": dict(self.bot_user),
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            "document": {
+                "file_id": f"doc-{uuid.uuid4().hex[:12]}",
+                "file_unique_id": uuid.uuid4().hex[:8],
+                "file_name": document["filename"],
+                "file_size": document["size"],
+            },
+        }
+        self._messages.setdefault(chat_id, {})[message["message_id"]] = message
+        self._record_sent("sendDocument", params, message)
         return copy.deepcopy(message)
 
     def _edit_message_text(self, params: JSONDict) -> JSONDict | bool:

@@ -1,0 +1,346 @@
+"""The inbox's JSON API, for partners' own tools: the same conversations, the same permissions as the pages.
+
+Authenticate with `Authorization: Bearer nt_...` (a token from `python -m bot accounts token --email ...`).
+Without a valid token: 401. An admin's token: 403. A conversation of another organisation: 404, exactly as
+one that does not exist. A move the handoff rules refuse: 409 with `{"detail": ...}`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.inbox import auth
+from bot.inbox.auth import ApiStaff, Db
+from bot.models import (
+    Appointment,
+    AppointmentStatus,
+    Consent,
+    Conversation,
+    Direction,
+    HandoffStatus,
+    MessageStatus,
+    Organisation,
+)
+from bot.services import accounts, handoff
+from bot.services.handoff import HandoffError
+from bot.services.outbox import as_utc
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "No valid bearer token"},
+    403: {"description": "An admin account: no conversations"},
+    404: {"description": "No such conversation, or one of another organisation"},
+}
+CHANGE_ERRORS: dict[int | str, dict[str, str]] = {
+    **ERRORS,
+    400: {"description": "An unknown account or organisation"},
+    409: {"description": "The handoff rules refuse this move"},
+}
+
+router = APIRouter(prefix="/inbox/api", tags=["inbox"], responses=ERRORS)
+
+
+# --- what goes out -------------------------------------------------------------------------------------------------
+
+
+class ConversationOut(BaseModel):
+    """A conversation as the queues see it."""
+
+    id: int
+    status: HandoffStatus
+    urgent: bool
+    language: str | None = Field(description="The young person's language (fr, nl, en, es, ar)")
+    organisation: str | None = Field(description="The key of the organisation whose queue it is in")
+    channel: str = Field(description="telegram, whatsapp or web")
+    waiting_since: datetime | None = Field(description="When it last went to people (UTC)")
+    assignee: str | None = Field(description="The email of the person it is assigned to")
+    flags: list[str] = Field(description="crisis, discrimination")
+
+
+class MessageOut(BaseModel):
+    id: int
+    direction: Direction
+    author: str | None = Field(description="The caseworker's email; null for the young person and the assistant")
+    text: str | None = Field(description="null when it was not kept (erased for privacy, media)")
+    created_at: datetime
+    status: MessageStatus
+
+
+class NoteOut(BaseModel):
+    id: int
+    author: str | None
+    text: str
+    created_at: datetime
+
+
+class AppointmentOut(BaseModel):
+    organisation: str
+    starts_at: datetime
+    status: AppointmentStatus
+
+
+class ContextOut(BaseModel):
+    """What the young person told the assistant (only what consent allows to keep)."""
+
+    goal: str | None
+    partner: str | None = Field(description="The partner they chose (an id of knowledge/partners.yml)")
+    consent: Consent
+    opted_out_at: datetime | None
+    source: str | None
+    window_closed: bool = Field(description="WhatsApp only: free text cannot reach them now (24-hour window)")
+    appointments: list[AppointmentOut]
+
+
+class ConversationDetailOut(ConversationOut):
+    context: ContextOut
+    messages: list[MessageOut]
+    notes: list[NoteOut]
+
+
+class Created(BaseModel):
+    id: int
+
+
+# --- what comes in -------------------------------------------------------------------------------------------------
+
+
+class AssignIn(BaseModel):
+    email: str | None = Field(default=None, description="Whom to assign it to; default: the token's own account")
+
+
+class MessageIn(BaseModel):
+    text: Text
+    as_template: bool = Field(
+        default=False,
+        description="WhatsApp, after its 24-hour window: send now inside the caseworker template instead of"
+        " holding the answer until the young person writes again",
+    )
+
+
+class TransferIn(BaseModel):
+    organisation: str = Field(description="The key of the organisation to send it to")
+
+
+class NoteIn(BaseModel):
+    text: Text
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return as_utc(moment) if moment else None
+
+
+def summary(conversation: Conversation) -> ConversationOut:
+    return ConversationOut(
+        id=conversation.id,
+        status=conversation.handoff_status,
+        urgent=conversation.urgent,
+        language=conversation.user.language,
+        organisation=conversation.organisation.key if conversation.organisation else None,
+        channel=conversation.channel,
+        waiting_since=_utc(conversation.waiting_since),
+        assignee=conversation.assignee.email if conversation.assignee else None,
+        flags=handoff.flags_of(conversation),
+    )
+
+
+def detail(session: Session, conversation: Conversation) -> ConversationDetailOut:
+    user = conversation.user
+    appointments = session.scalars(
+        select(Appointment).where(Appointment.user_id == user.id).order_by(Appointment.starts_at)
+    ).all()
+    return ConversationDetailOut(
+        **summary(conversation).model_dump(),
+        context=ContextOut(
+            goal=user.goal,
+            partner=user.partner,
+            consent=user.consent,
+            opted_out_at=_utc(user.opted_out_at),
+            source=user.source,
+            window_closed=handoff.window_closed(conversation),
+            appointments=[
+                AppointmentOut(organisation=a.organisation, starts_at=as_utc(a.starts_at), status=a.status)
+                for a in appointments
+            ],
+        ),
+        messages=[
+            MessageOut(
+                id=m.id,
+                direction=m.direction,
+                author=m.author.email if m.author else None,
+                text=m.text,
+                created_at=as_utc(m.created_at),
+                status=m.status,
+            )
+            for m in handoff.history(session, conversation)
+        ],
+        notes=[
+            NoteOut(id=n.id, author=n.author.email if n.author else None, text=n.text, created_at=as_utc(n.created_at))
+            for n in handoff.notes(session, conversation)
+        ],
+    )
+
+
+def refused(error: HandoffError) -> HTTPException:
+    return HTTPException(status_code=409, detail=str(error))
+
+
+# --- endpoints -----------------------------------------------------------------------------------------------------
+
+
+@router.get("/conversations", summary="List conversations", response_model=list[ConversationOut])
+def list_conversations(
+    session: Db,
+    account: ApiStaff,
+    status: Annotated[HandoffStatus | None, Query(description="Only conversations in this state")] = None,
+    urgent: Annotated[bool | None, Query(description="Only urgent (true) or not urgent (false) ones")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ConversationOut]:
+    """The conversations the token's account may see (a caseworker: their organisation's; a coordinator: all),
+    urgent ones first, then the most recent."""
+    found = handoff.search(session, account, status=status, urgent=urgent, limit=limit, offset=offset)
+    return [summary(c) for c in found]
+
+
+@router.get("/conversations/{conversation_id}", summary="One conversation", response_model=ConversationDetailOut)
+def get_conversation(conversation_id: int, session: Db, account: ApiStaff) -> ConversationDetailOut:
+    """The conversation with its context, its whole history and its internal notes."""
+    return detail(session, auth.conversation_for(session, account, conversation_id))
+
+
+@router.post(
+    "/conversations/{conversation_id}/assign",
+    summary="Assign",
+    response_model=ConversationOut,
+    responses=CHANGE_ERRORS,
+)
+def assign(
+    conversation_id: int,
+    request: Request,
+    background: BackgroundTasks,
+    session: Db,
+    account: ApiStaff,
+    body: AssignIn | None = None,
+) -> ConversationOut:
+    """Assign the conversation to a colleague who may see it, or (without `email`) to the token's account."""
+    conversation = auth.conversation_for(session, account, conversation_id)
+    assignee = account
+    if body is not None and body.email:
+        named = accounts.by_email(session, body.email)
+        if named is None:
+            raise HTTPException(status_code=400, detail=f"no account for {body.email}")
+        assignee = named
+    try:
+        with session.begin_nested():
+            handoff.assign(session, conversation, assignee, account)
+    except HandoffError as error:
+        raise refused(error) from None
+    auth.wake_outbox(request, background)  # taking one over from the assistant tells the young person
+    return summary(conversation)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    summary="Answer the young person",
+    status_code=201,
+    response_model=Created,
+    responses=CHANGE_ERRORS,
+)
+def send_message(
+    conversation_id: int,
+    body: MessageIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: Db,
+    account: ApiStaff,
+) -> Created:
+    """Put an answer in the outbox, on the young person's own channel; answering assigns it to you.
+
+    After WhatsApp's 24-hour window the answer is held (they get the general "an answer is waiting" template and
+    the answer when they write back), or with `as_template` sent at once inside the caseworker template."""
+    conversation = auth.conversation_for(session, account, conversation_id)
+    if body.as_template and not auth.settings_of(request).whatsapp_caseworker_template:
+        raise HTTPException(status_code=409, detail="no caseworker template is set up (WHATSAPP_CASEWORKER_TEMPLATE)")
+    try:
+        with session.begin_nested():
+            sent = handoff.reply(session, conversation, account, body.text, as_template=body.as_template)
+    except HandoffError as error:
+        raise refused(error) from None
+    auth.wake_outbox(request, background)
+    assert sent.id is not None  # stored by messages.enqueue
+    return Created(id=sent.id)
+
+
+@router.post(
+    "/conversations/{conversation_id}/resolve",
+    summary="Resolve",
+    response_model=ConversationOut,
+    responses=CHANGE_ERRORS,
+)
+def resolve(
+    conversation_id: int, request: Request, background: BackgroundTasks, session: Db, account: ApiStaff
+) -> ConversationOut:
+    """Give the conversation back to the assistant; the young person is told."""
+    conversation = auth.conversation_for(session, account, conversation_id)
+    try:
+        with session.begin_nested():
+            handoff.resolve(session, conversation, account)
+    except HandoffError as error:
+        raise refused(error) from None
+    auth.wake_outbox(request, background)
+    return summary(conversation)
+
+
+@router.post(
+    "/conversations/{conversation_id}/transfer",
+    summary="Transfer to another organisation",
+    response_model=ConversationOut,
+    responses=CHANGE_ERRORS,
+)
+def transfer(
+    conversation_id: int,
+    body: TransferIn,
+    request: Request,
+    background: BackgroundTasks,
+    session: Db,
+    account: ApiStaff,
+) -> ConversationOut:
+    """Send the conversation, with its whole history, to another organisation's queue, unassigned there."""
+    conversation = auth.conversation_for(session, account, conversation_id)
+    target = session.scalars(select(Organisation).where(Organisation.key == body.organisation)).one_or_none()
+    if target is None:
+        raise HTTPException(status_code=400, detail=f"no organisation with key {body.organisation!r}")
+    try:
+        with session.begin_nested():
+            handoff.transfer(session, conversation, target, account)
+    except HandoffError as error:
+        raise refused(error) from None
+    auth.wake_outbox(request, background)
+    return summary(conversation)
+
+
+@router.post(
+    "/conversations/{conversation_id}/notes",
+    summary="Add an internal note",
+    status_code=201,
+    response_model=Created,
+    responses=CHANGE_ERRORS,
+)
+def add_note(conversation_id: int, body: NoteIn, session: Db, account: ApiStaff) -> Created:
+    """A note for colleagues; never sent to the young person."""
+    conversation = auth.conversation_for(session, account, conversation_id)
+    try:
+        with session.begin_nested():
+            note = handoff.add_note(session, conversation, account, body.text)
+    except HandoffError as error:
+        raise refused(error) from None
+    return Created(id=note.id)

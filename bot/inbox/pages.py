@@ -1,0 +1,509 @@
+"""The inbox's web pages: sign in, the queues, one conversation with its context, and the accounts (admins).
+
+Server-rendered with Jinja2, autoescaped: whatever a young person wrote is shown as text, never run. The one
+script (static/inbox.js, the only one the Content-Security-Policy allows) polls for new messages and queue rows
+and writes them with textContent. Permissions: see bot.inbox.auth.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.inbox import auth
+from bot.inbox.auth import Admin, AnySigned, Db, Signed, SignedPost, Staff, StaffJson, StaffPost
+from bot.models import (
+    Account,
+    Appointment,
+    Conversation,
+    Direction,
+    InboundKind,
+    Message,
+    Organisation,
+    Role,
+    utcnow,
+)
+from bot.services import accounts, handoff
+from bot.services.handoff import HandoffError
+from bot.services.outbox import as_utc
+
+HERE = Path(__file__).resolve().parent
+STATIC = {"inbox.js": "text/javascript", "inbox.css": "text/css"}
+PAGE_SIZE = 50
+PREVIEW = 90  # characters of the last message shown in a queue
+LOGIN_CSRF = "inbox_login_csrf"  # before there is a session, the login form's token is double-submitted
+View = Literal["urgent", "waiting", "mine", "all"]
+TABS: dict[str, str] = {"urgent": "Urgent", "waiting": "Waiting", "mine": "Mine", "all": "All"}
+# The pages carry young people's words: no script but our own file, no framing, nothing cached or referred.
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
+        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+templates = Jinja2Templates(
+    env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined)
+)
+router = APIRouter(prefix="/inbox", include_in_schema=False)
+
+
+# --- presentation --------------------------------------------------------------------------------------------------
+
+
+def local(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A stored (UTC) time as Brussels wall time."""
+    return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def waited(since: datetime | None, now: datetime) -> str:
+    """How long a conversation has waited: "12 min", "3 h 5 min", "2 d"."""
+    if since is None:
+        return ""
+    minutes = max(0, int((now - as_utc(since)).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{minutes // (24 * 60)} d"
+
+
+def shown_text(message: Message) -> str:
+    """What a message said, or why there is nothing to show."""
+    if message.text is not None:
+        return message.text
+    if message.kind == InboundKind.LOCATION:
+        return "(a location)"
+    return "(not kept)"  # erased for privacy (or a photo, a voice note: never kept)
+
+
+def render(request: Request, name: str, signed: Signed | None, status_code: int = 200, **context: Any) -> Response:
+    settings = auth.settings_of(request)
+    context |= {"signed": signed, "zone": ZoneInfo(settings.timezone), "local": local, "tabs": TABS}
+    return templates.TemplateResponse(request, name, context, status_code=status_code, headers=HEADERS)
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def conversation_url(conversation_id: int) -> str:
+    return f"/inbox/conversations/{conversation_id}"
+
+
+# --- signing in and out ----------------------------------------------------------------------------------------
+
+
+def _login_page(request: Request, error: str | None = None, status_code: int = 200, email: str = "") -> Response:
+    token = secrets.token_urlsafe(32)
+    response = render(request, "login.html", None, status_code, error=error, csrf_token=token, email=email)
+    response.set_cookie(
+        LOGIN_CSRF,
+        token,
+        path="/inbox/login",
+        httponly=True,
+        samesite="strict",
+        secure=auth.secure_cookies(request),
+    )
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, session: Db) -> Response:
+    """The sign-in form (or the inbox, for who is signed in already)."""
+    if auth.current(request, session) is not None:
+        return see_other("/inbox/")
+    return _login_page(request)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: Db,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Check the password (five wrong ones lock the account for a while) and open a session."""
+    if not auth.same_token(csrf_token, request.cookies.get(LOGIN_CSRF, "")):
+        return _login_page(request, "The form had expired: please try again.", 403, email)
+    try:
+        account = accounts.authenticate(session, email, password)
+    except accounts.LoginFailed:
+        # Locked or not, known or not: the same words, so the form tells nobody which emails exist.
+        return _login_page(request, "Wrong email or password.", 401, email)
+    opened = accounts.open_session(session, account)
+    response = see_other("/inbox/")
+    response.set_cookie(
+        auth.COOKIE,
+        opened.token,
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+        path="/inbox",
+        httponly=True,
+        samesite="strict",
+        secure=auth.secure_cookies(request),
+    )
+    response.delete_cookie(LOGIN_CSRF, path="/inbox/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: Db, signed: SignedPost) -> Response:
+    accounts.close_session(session, signed.token)
+    response = see_other(auth.LOGIN)
+    response.delete_cookie(auth.COOKIE, path="/inbox", httponly=True, samesite="strict")
+    return response
+
+
+# --- queues --------------------------------------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(session: Db, signed: AnySigned) -> Response:
+    """Urgent conversations first when there are any; admins have only the accounts page."""
+    if signed.account.role == Role.ADMIN:
+        return see_other("/inbox/accounts")
+    urgent = handoff.counts(session, signed.account)["urgent"]
+    return see_other("/inbox/queue/urgent" if urgent else "/inbox/queue/waiting")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a queue, as the page and its refresh show it."""
+
+    id: int
+    url: str
+    urgent: bool
+    flags: list[str]
+    language: str
+    organisation: str
+    channel: str
+    status: str
+    assignee: str
+    waiting: str
+    preview: str
+
+
+def last_inbound(session: Session, conversation_ids: Sequence[int]) -> dict[int, Message]:
+    """The young person's latest message in each conversation: what the queue shows of it."""
+    latest = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(conversation_ids), Message.direction == Direction.IN)
+        .group_by(Message.conversation_id)
+    )
+    return {m.conversation_id: m for m in session.scalars(select(Message).where(Message.id.in_(latest)))}
+
+
+def queue_rows(session: Session, account: Account, view: str, page: int) -> tuple[list[Row], bool]:
+    """A page of a queue, and whether there is a next one."""
+    found = handoff.queue(session, account, view, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    shown, now = found[:PAGE_SIZE], utcnow()
+    previews = last_inbound(session, [c.id for c in shown])
+    rows = []
+    for talk in shown:
+        message = previews.get(talk.id)
+        preview = shown_text(message) if message else ""
+        rows.append(
+            Row(
+                id=talk.id,
+                url=conversation_url(talk.id),
+                urgent=talk.urgent,
+                flags=handoff.flags_of(talk),
+                language=talk.user.language or "",
+                organisation=talk.organisation.name if talk.organisation else "",
+                channel=talk.channel,
+                status=talk.handoff_status.value,
+                assignee=talk.assignee.name if talk.assignee else "",
+                waiting=waited(talk.waiting_since, now),
+                preview=preview[:PREVIEW] + ("…" if len(preview) > PREVIEW else ""),
+            )
+        )
+    return rows, len(found) > PAGE_SIZE
+
+
+@router.get("/queue/{view}")
+def queue(request: Request, view: View, session: Db, signed: Staff, page: Annotated[int, Query(ge=1)] = 1) -> Response:
+    """One queue: urgent ones first, then the longest waiting."""
+    rows, more = queue_rows(session, signed.account, view, page)
+    counts = handoff.counts(session, signed.account)
+    return render(request, "queue.html", signed, view=view, rows=rows, counts=counts, page=page, more=more)
+
+
+@router.get("/queue/{view}/rows")
+def queue_refresh(view: View, session: Db, signed: StaffJson, page: Annotated[int, Query(ge=1)] = 1) -> dict[str, Any]:
+    """The queue's rows and the tabs' counts, for the page to refresh itself."""
+    rows, more = queue_rows(session, signed.account, view, page)
+    return {"rows": [asdict(row) for row in rows], "counts": handoff.counts(session, signed.account), "more": more}
+
+
+# --- one conversation ----------------------------------------------------------------------------------------------
+
+
+def message_view(message: Message, zone: ZoneInfo) -> dict[str, Any]:
+    """A message as the page and its polling show it: who, when (Brussels), what."""
+    if message.direction == Direction.IN:
+        who, side = "Young person", "in"
+    elif message.author is not None:
+        who, side = message.author.name, "staff"
+    else:
+        who, side = "Assistant", "out"
+    return {
+        "id": message.id,
+        "who": who,
+        "side": side,
+        "time": local(message.created_at, zone),
+        "text": shown_text(message),
+        "status": message.status.value,
+    }
+
+
+def colleagues(session: Session, conversation: Conversation) -> Sequence[Account]:
+    """Who a conversation can be assigned to: its organisation's caseworkers and the coordinators."""
+    return session.scalars(
+        select(Account)
+        .where(
+            or_(
+                Account.role == Role.COORDINATOR,
+                and_(Account.role == Role.CASEWORKER, Account.organisation_id == conversation.organisation_id),
+            )
+        )
+        .order_by(Account.name, Account.id)
+    ).all()
+
+
+def _conversation_page(
+    request: Request,
+    session: Session,
+    signed: Signed,
+    talk: Conversation,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    draft: dict[str, str] | None = None,
+) -> Response:
+    zone = ZoneInfo(auth.settings_of(request).timezone)
+    history = [message_view(m, zone) for m in handoff.history(session, talk)]
+    organisations = session.scalars(select(Organisation).order_by(Organisation.name)).all()
+    audit = handoff.events(session, talk)
+    people_ids = {e.actor_id for e in audit} | {e.assignee_id for e in audit}
+    people = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(people_ids - {None})))}
+    appointments = session.scalars(
+        select(Appointment).where(Appointment.user_id == talk.user_id).order_by(Appointment.starts_at)
+    ).all()
+    return render(
+        request,
+        "conversation.html",
+        signed,
+        status_code,
+        talk=talk,
+        user=talk.user,
+        history=history,
+        after=history[-1]["id"] if history else 0,
+        notes=handoff.notes(session, talk),
+        audit=audit,
+        people=people,
+        organisations=organisations,
+        organisation_names={o.id: o.name for o in organisations},
+        appointments=appointments,
+        colleagues=colleagues(session, talk),
+        flags=handoff.flags_of(talk),
+        with_people=handoff.with_people(talk),
+        window_closed=handoff.window_closed(talk),
+        template_available=bool(auth.settings_of(request).whatsapp_caseworker_template),
+        error=error,
+        draft=draft or {},
+    )
+
+
+@router.get("/conversations/{conversation_id}")
+def conversation(request: Request, conversation_id: int, session: Db, signed: Staff) -> Response:
+    """The whole history, the internal notes and the context, with what can be done."""
+    talk = auth.conversation_for(session, signed.account, conversation_id)
+    return _conversation_page(request, session, signed, talk)
+
+
+@router.get("/conversations/{conversation_id}/messages")
+def new_messages(
+    request: Request, conversation_id: int, session: Db, signed: StaffJson, after: Annotated[int, Query(ge=0)] = 0
+) -> dict[str, Any]:
+    """Messages after `after`, for the page's polling."""
+    talk = auth.conversation_for(session, signed.account, conversation_id)
+    zone = ZoneInfo(auth.settings_of(request).timezone)
+    return {
+        "messages": [message_view(m, zone) for m in handoff.history(session, talk, after)],
+        "status": talk.handoff_status.value,
+    }
+
+
+def _act(
+    request: Request,
+    session: Session,
+    signed: Signed,
+    talk: Conversation,
+    action: Callable[[], object],
+    background: BackgroundTasks,
+    draft: dict[str, str] | None = None,
+) -> Response:
+    """Do one thing to a conversation and go back to it; refused, the page says why and keeps what was typed."""
+    try:
+        with session.begin_nested():  # a refusal undoes the whole action, not half of it
+            action()
+    except HandoffError as error:
+        return _conversation_page(request, session, signed, talk, error=str(error), status_code=409, draft=draft)
+    auth.wake_outbox(request, background)
+    return see_other(conversation_url(talk.id))
+
+
+def _refuse(
+    request: Request, session: Session, signed: Signed, talk: Conversation, error: str, draft: dict[str, str]
+) -> Response:
+    return _conversation_page(request, session, signed, talk, error=error, status_code=400, draft=draft)
+
+
+@router.post("/conversations/{conversation_id}/reply")
+def reply(
+    request: Request,
+    conversation_id: int,
+    session: Db,
+    signed: StaffPost,
+    background: BackgroundTasks,
+    text: Annotated[str, Form(max_length=4000)] = "",
+    delivery: Annotated[str, Form(max_length=16)] = "hold",
+) -> Response:
+    """Answer the young person; after WhatsApp's 24 hours, held for them or sent inside the template."""
+    talk = auth.conversation_for(session, signed.account, conversation_id)
+    draft = {"text": text}
+    if delivery not in ("hold", "template"):
+        return _refuse(request, session, signed, talk, "choose how the answer goes", draft)
+    as_template = delivery == "template" and handoff.window_closed(talk)
+    if as_template and not auth.settings_of(request).whatsapp_caseworker_template:
+        return _refuse(request, session, signed, talk, "no caseworker template is set up: hold the answer", draft)
+    return _act(
+        request,
+        session,
+        signed,
+        talk,
+        lambda: handoff.reply(session, talk, signed.account, text, as_template=as_template),
+        background,
+        draft,
+    )
+
+
+@router.post("/conversations/{conversation_id}/note")
+def note(
+    request: Request,
+    conversation_id: int,
+    session: Db,
+    signed: StaffPost,
+    background: BackgroundTasks,
+    text: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """An internal note, for colleagues only."""
+    talk = auth.conversation_for(session, signed.account, conversation_id)
+    return _act(
+        request,
+        session,
+        signed,
+        talk,
+        lambda: handoff.add_note(session, talk, signed.account, text),
+        background,
+        {"note": text},
+    )
+
+
+@router.post("/conversations/{conversation_id}/assign")
+def assign(
+    request: Request,
+    conversation_id: int,
+    session: Db,
+    signed: StaffPost,
+    background: BackgroundTasks,
+    assignee: Annotated[str, Form(max_length=20)] = "me",
+) -> Response:
+    """Assign to oneself ("me") or to a colleague (an account id)."""
+    talk = auth.conversation_for(session, signed.account, conversation_id)
+    if assignee == "me":
+        person: Account | None = signed.account
+    else:
+        person = session.get(Account, int(assignee)) if assignee.isdigit() else None
+    if person is None:
+        return _refuse(request, session, signed, talk, "no such colleague", {})
+    return _act(
+        request, session, signed, talk, lambda: handoff.assign(session, talk, person, signed.account), background
+    )
+
+
+@router.post("/conversations/{conversation_id}/transfer")
+def transfer(
+    request: Request,
+    conversation_id: int,
+    session: Db,
+    signed: StaffPost,
+    background: BackgroundTasks,
+    organisation: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Send it to another organisation's queue. Who is not in that organisation no longer sees it."""
+    talk = auth.conversation_for(session, signed.account, conversation_id)
+    target = session.get(Organisation, int(organisation)) if organisation.isdigit() else None
+    if target is None:
+        return _refuse(request, session, signed, talk, "no such organisation", {})
+    response = _act(
+        request, session, signed, talk, lambda: handoff.transfer(session, talk, target, signed.account), background
+    )
+    if response.status_code == 303 and not handoff.can_see(signed.account, talk):
+        return see_other("/inbox/")  # gone to a team the caseworker is not in: back to their queues
+    return response
+
+
+@router.post("/conversations/{conversation_id}/resolve")
+def resolve(
+    request: Request, conversation_id: int, session: Db, signed: StaffPost, background: BackgroundTasks
+) -> Response:
+    """Give it back to the assistant; the young person is told."""
+    talk = auth.conversation_for(session, signed.account, conversation_id)
+    return _act(request, session, signed, talk, lambda: handoff.resolve(session, talk, signed.account), background)
+
+
+# --- accounts ------------------------------------------------------------------------------------------------------
+
+
+@router.get("/accounts")
+def accounts_page(request: Request, session: Db, signed: Admin) -> Response:
+    """Accounts and organisations, read-only: they are created with `python -m bot accounts`."""
+    return render(
+        request,
+        "accounts.html",
+        signed,
+        accounts=session.scalars(select(Account).order_by(Account.role, Account.email)).all(),
+        organisations=session.scalars(select(Organisation).order_by(Organisation.name)).all(),
+        now=utcnow(),
+        as_utc=as_utc,
+    )
+
+
+# --- the script and the style --------------------------------------------------------------------------------------
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """The inbox's own script and style sheet (the only script its pages may run)."""
+    if name not in STATIC:
+        raise HTTPException(status_code=404, detail="not found")
+    return FileResponse(HERE / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
