@@ -45,6 +45,24 @@ def latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
+def said_before_latest(tracker: Tracker) -> set[str]:
+    """What the assistant said between the young person's two latest messages: texts and response names."""
+    said: set[str] = set()
+    seen_latest = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_latest:
+                break
+            seen_latest = True
+        elif event.get("event") == "bot" and seen_latest:
+            said.update(
+                value
+                for value in (event.get("text"), (event.get("metadata") or {}).get("utter_action"))
+                if isinstance(value, str)
+            )
+    return said
+
+
 def language_of(tracker: Tracker) -> str:
     """The reply language the gateway resolved for the latest message (its metadata), else the slot, else French."""
     for event in reversed(tracker.events):

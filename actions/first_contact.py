@@ -9,7 +9,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.appointments import ActionBookAppointment
-from actions.deps import latest_intent, user_of
+from actions.deps import latest_intent, said_before_latest, user_of
 from bot.services.consent import record_consent
 
 KEEP_ON_NEW_SESSION = ("session_started_metadata",)
@@ -45,15 +45,7 @@ class ActionSessionStart(Action):
 
 def introduced_this_turn(tracker: Tracker) -> bool:
     """Whether the introduction was sent just before the latest message (so a greeting needs no second hello)."""
-    seen_latest_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_latest_user:
-                return False
-            seen_latest_user = True
-        elif event.get("event") == "bot" and event.get("text") == "utter_intro" and seen_latest_user:
-            return True
-    return False
+    return "utter_intro" in said_before_latest(tracker)
 
 
 class ActionGreet(Action):

@@ -16,7 +16,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.deps import language_of, latest_intent, user_of
+from actions.deps import language_of, latest_intent, said_before_latest, user_of
 from actions.first_contact import ActionAnswerYesNo
 from actions.smalltalk import OFFER_HUMAN
 from bot import appointment_texts as texts
@@ -51,16 +51,7 @@ def channel_of(tracker: Tracker) -> str:
 
 def after_offer(tracker: Tracker) -> bool:
     """Whether the assistant's last message before this one offered a person because it did not understand twice."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return False
-            seen_user = True
-        elif event.get("event") == "bot" and seen_user:
-            said = {event.get("text"), (event.get("metadata") or {}).get("utter_action")}
-            return OFFER_HUMAN in said
-    return False
+    return OFFER_HUMAN in said_before_latest(tracker)
 
 
 def when_they_answer(wait: Wait, language: str) -> str:
