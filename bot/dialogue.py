@@ -202,6 +202,8 @@ class Dialogue:
         if distress and not any(r.key == "utter_crisis" for r in replies):
             log.warning("distress words in message %s that the model missed: helplines added", message_id)
             replies.insert(0, self.render_key("utter_crisis", turn.language))
+        # The helplines come first, before even the introduction of a first contact.
+        replies.sort(key=lambda reply: reply.key != "utter_crisis")
         if failure is not None:
             return self._answer_later(turn, failure, distress, delivered_here)
         crisis = distress or any(r.key == "utter_crisis" for r in replies)

@@ -22,8 +22,11 @@ from bot.services import handoff, users
 class Rasa:
     """Rasa's REST webhook and /model/parse as seen on the wire."""
 
-    def __init__(self, intent: str = "out_of_scope", confidence: float = 0.9, up: bool = True) -> None:
+    def __init__(
+        self, intent: str = "out_of_scope", confidence: float = 0.9, up: bool = True, replies: tuple[str, ...] = ()
+    ) -> None:
         self.intent, self.confidence, self.up = intent, confidence, up
+        self.replies = replies or ("utter_ok",)
         self.sent: list[str] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -33,7 +36,7 @@ class Rasa:
         if request.url.path == "/model/parse":
             return httpx.Response(200, json={"intent": {"name": self.intent, "confidence": self.confidence}})
         self.sent.append(body["message"])
-        return httpx.Response(200, json=[{"recipient_id": "x", "text": "utter_ok"}])
+        return httpx.Response(200, json=[{"recipient_id": "x", "text": key} for key in self.replies])
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +137,17 @@ async def test_distress_the_model_missed_hands_over_to_a_person_at_once(sessions
         assert conversation.organisation is not None and conversation.organisation.key == "actiris"
         # No consent yet, but a person is to read it: the words are kept until the conversation is resolved.
         assert inbound(sessions, conversation.id)[0].text == "je veux en finir"
+
+
+async def test_a_crisis_as_the_first_message_gets_the_helplines_before_the_introduction(sessions, resolver) -> None:
+    rasa = Rasa(replies=("utter_intro", "utter_privacy_notice", "utter_crisis", "handoff.crisis"))
+    outcome = await dialogue(sessions, rasa, resolver).handle(Inbound("telegram", "508", "c1", text="jveux mourir"))
+    assert [reply.key for reply in outcome.replies] == [
+        "utter_crisis",
+        "utter_intro",
+        "utter_privacy_notice",
+        "handoff.crisis",
+    ]
 
 
 async def test_after_resolving_the_assistant_answers_again(sessions, resolver) -> None:
