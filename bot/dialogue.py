@@ -227,7 +227,10 @@ class Dialogue:
             row = session.get_one(Message, turn.message_id)
             stored: list[Reply] = []
             if distress:
-                stored = messages.store_replies(session, row, [self.render_key("utter_crisis", turn.language)])
+                helplines = self.render_key("utter_crisis", turn.language)
+                # Once per message: one kept while the engine was down already had them, and is tried again.
+                if all(reply.text != helplines.text for reply in messages.replies_to(session, row.id)):
+                    stored = messages.store_replies(session, row, [helplines])
                 handoff.request(session, session.get_one(Conversation, turn.conversation_id), handoff.Reason.CRISIS)
             handoff.for_people(session, row)
             if delivered_here:

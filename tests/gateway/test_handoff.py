@@ -72,6 +72,11 @@ def inbound(sessions: SessionFactory, conversation_id: int) -> list[Any]:
         )
 
 
+def all_inbound(sessions: SessionFactory) -> list[Any]:
+    with unit_of_work(sessions) as session:
+        return list(session.scalars(select(Message).where(Message.direction == Direction.IN).order_by(Message.id)))
+
+
 async def test_messages_to_people_are_kept_for_them_and_not_answered(sessions, resolver) -> None:
     rasa = Rasa()
     conversation = with_people(sessions, "501")
@@ -148,6 +153,26 @@ async def test_a_crisis_as_the_first_message_gets_the_helplines_before_the_intro
         "utter_privacy_notice",
         "handoff.crisis",
     ]
+
+
+async def test_distress_while_the_engine_is_down_gets_the_helplines_once_and_a_person(sessions, resolver) -> None:
+    rasa = Rasa(up=False)
+    talk = dialogue(sessions, rasa, resolver)
+    outcome = await talk.handle(Inbound("telegram", "509", "e1", text="je veux en finir"))
+    assert [reply.key for reply in outcome.replies] == ["utter_crisis", "utter_engine_down"]
+    (message,) = all_inbound(sessions)
+    # Tried again (the engine is back or not): the conversation is with people now, and the helplines are not
+    # sent a second time for the same message.
+    rasa.up = True
+    assert await talk.answer(message.id) == []
+    with unit_of_work(sessions) as session:
+        conversation = session.get_one(Conversation, message.conversation_id)
+        assert conversation.urgent and conversation.handoff_status == HandoffStatus.WAITING
+        sent = session.scalars(
+            select(Message.text).where(Message.conversation_id == conversation.id, Message.direction == Direction.OUT)
+        ).all()
+        assert sent.count(catalog().text("utter_crisis", "fr")) == 1
+    assert inbound(sessions, message.conversation_id)[0].status == MessageStatus.HUMAN
 
 
 async def test_after_resolving_the_assistant_answers_again(sessions, resolver) -> None:
