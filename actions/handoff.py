@@ -50,7 +50,7 @@ def channel_of(tracker: Tracker) -> str:
 
 
 def after_offer(tracker: Tracker) -> bool:
-    """Whether the assistant's last message before this one offered a person because it did not understand twice."""
+    """Whether the assistant, just before this message, offered a person because it did not understand twice."""
     return OFFER_HUMAN in said_before_latest(tracker)
 
 
