@@ -1,12 +1,15 @@
-"""Factories for rows the tests need, written through the same services the application uses."""
+"""Factories for rows the tests need, written through the same services the application uses, and the reading
+back of what the application wrote."""
 
 from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.models import Consent, LanguageSource, User
+from bot.db import SessionFactory, unit_of_work
+from bot.models import Consent, Direction, LanguageSource, Message, User
 from bot.services import users
 
 
@@ -25,3 +28,12 @@ def make_user(
     user.language_source = language_source
     session.flush()
     return user
+
+
+def messages_of(sessions: SessionFactory, direction: Direction, conversation_id: int | None = None) -> list[Message]:
+    """The messages in one direction, oldest first: of one conversation, or of every conversation."""
+    query = select(Message).where(Message.direction == direction).order_by(Message.id)
+    if conversation_id is not None:
+        query = query.where(Message.conversation_id == conversation_id)
+    with unit_of_work(sessions) as session:
+        return list(session.scalars(query))

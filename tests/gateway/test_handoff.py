@@ -4,7 +4,6 @@ erasure and distress; Rasa's answers served by an httpx transport on a real data
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from bot.language import LanguageResolver, build_resolver
 from bot.models import Consent, Conversation, Direction, HandoffStatus, Message, MessageStatus
 from bot.rasa_client import RasaClient
 from bot.services import handoff, users
+from tests.factories import messages_of
 
 
 class Rasa:
@@ -61,22 +61,6 @@ def with_people(sessions: SessionFactory, ref: str, status: HandoffStatus = Hand
         return conversation.id
 
 
-def inbound(sessions: SessionFactory, conversation_id: int) -> list[Any]:
-    with unit_of_work(sessions) as session:
-        return list(
-            session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id, Message.direction == Direction.IN)
-                .order_by(Message.id)
-            )
-        )
-
-
-def all_inbound(sessions: SessionFactory) -> list[Any]:
-    with unit_of_work(sessions) as session:
-        return list(session.scalars(select(Message).where(Message.direction == Direction.IN).order_by(Message.id)))
-
-
 async def test_messages_to_people_are_kept_for_them_and_not_answered(sessions, resolver) -> None:
     rasa = Rasa()
     conversation = with_people(sessions, "501")
@@ -85,7 +69,7 @@ async def test_messages_to_people_are_kept_for_them_and_not_answered(sessions, r
         outcome = await talk.handle(Inbound("telegram", "501", f"u{n}", text=words))
         assert outcome.replies == []
     assert rasa.sent == []  # the dialogue engine never saw them
-    kept = inbound(sessions, conversation)
+    kept = messages_of(sessions, Direction.IN, conversation)
     assert [(m.text, m.status) for m in kept] == [
         ("vous êtes là ?", MessageStatus.HUMAN),
         ("je voudrais un stage en cuisine", MessageStatus.HUMAN),
@@ -129,7 +113,8 @@ async def test_distress_while_with_people_brings_the_helplines_and_makes_it_urge
         row = session.get_one(Conversation, conversation)
         assert row.urgent and "crisis" in handoff.flags_of(row)
         assert row.handoff_status == HandoffStatus.WAITING
-    assert inbound(sessions, conversation)[0].status == MessageStatus.HUMAN  # and the caseworker reads it
+    (kept,) = messages_of(sessions, Direction.IN, conversation)
+    assert kept.status == MessageStatus.HUMAN  # and the caseworker reads it
 
 
 async def test_distress_the_model_missed_hands_over_to_a_person_at_once(sessions, resolver) -> None:
@@ -141,7 +126,7 @@ async def test_distress_the_model_missed_hands_over_to_a_person_at_once(sessions
         assert conversation.handoff_status == HandoffStatus.WAITING and conversation.urgent
         assert conversation.organisation is not None and conversation.organisation.key == "actiris"
         # No consent yet, but a person is to read it: the words are kept until the conversation is resolved.
-        assert inbound(sessions, conversation.id)[0].text == "je veux en finir"
+        assert messages_of(sessions, Direction.IN, conversation.id)[0].text == "je veux en finir"
 
 
 async def test_a_crisis_as_the_first_message_gets_the_helplines_before_the_introduction(sessions, resolver) -> None:
@@ -160,7 +145,7 @@ async def test_distress_while_the_engine_is_down_gets_the_helplines_once_and_a_p
     talk = dialogue(sessions, rasa, resolver)
     outcome = await talk.handle(Inbound("telegram", "509", "e1", text="je veux en finir"))
     assert [reply.key for reply in outcome.replies] == ["utter_crisis", "utter_engine_down"]
-    (message,) = all_inbound(sessions)
+    (message,) = messages_of(sessions, Direction.IN)
     # Tried again (the engine is back or not): the conversation is with people now, and the helplines are not
     # sent a second time for the same message.
     rasa.up = True
@@ -172,7 +157,7 @@ async def test_distress_while_the_engine_is_down_gets_the_helplines_once_and_a_p
             select(Message.text).where(Message.conversation_id == conversation.id, Message.direction == Direction.OUT)
         ).all()
         assert sent.count(catalog().text("utter_crisis", "fr")) == 1
-    assert inbound(sessions, message.conversation_id)[0].status == MessageStatus.HUMAN
+    assert messages_of(sessions, Direction.IN, message.conversation_id)[0].status == MessageStatus.HUMAN
 
 
 async def test_after_resolving_the_assistant_answers_again(sessions, resolver) -> None:

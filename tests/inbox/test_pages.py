@@ -30,6 +30,7 @@ from bot.services import handoff, messages
 from bot.services.handoff import Reason
 from bot.services.messages import Reply
 from bot.settings import Settings
+from tests.factories import messages_of
 from tests.inbox.conftest import PASSWORD, World, csrf_of, make_app, waiting_conversation
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
@@ -52,17 +53,6 @@ def conversation(sessions: SessionFactory, conversation_id: int) -> Conversation
         found = session.get_one(Conversation, conversation_id)
         _ = found.assignee
         return found
-
-
-def outbound(sessions: SessionFactory, conversation_id: int) -> list[Message]:
-    with unit_of_work(sessions) as session:
-        return list(
-            session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id, Message.direction == Direction.OUT)
-                .order_by(Message.id)
-            )
-        )
 
 
 # --- signing in ----------------------------------------------------------------------------------------------------
@@ -246,7 +236,7 @@ def test_a_reply_goes_to_the_outbox_in_the_caseworkers_name_and_assigns_them(
     path = f"/inbox/conversations/{world.conversations['a']}"
     response = post(client_for("caseworker_a"), f"{path}/reply", text="  We can meet on Tuesday.  ")
     assert response.status_code == 303 and response.headers["location"] == path
-    (sent,) = outbound(sessions, world.conversations["a"])
+    (sent,) = messages_of(sessions, Direction.OUT, world.conversations["a"])
     assert (sent.text, sent.status, sent.author_id) == (
         "We can meet on Tuesday.",
         MessageStatus.QUEUED,
@@ -264,7 +254,7 @@ def test_resolving_gives_it_back_to_the_assistant_and_tells_the_young_person(
     path = f"/inbox/conversations/{world.conversations['b']}"
     assert post(client_for("caseworker_b"), f"{path}/resolve").status_code == 303
     assert conversation(sessions, world.conversations["b"]).handoff_status == HandoffStatus.RESOLVED
-    (told,) = outbound(sessions, world.conversations["b"])
+    (told,) = messages_of(sessions, Direction.OUT, world.conversations["b"])
     assert told.status == MessageStatus.QUEUED and told.author_id is None and told.text
     assert app.state.wakes == [1]
 
@@ -320,10 +310,10 @@ def test_after_24_hours_the_page_warns_and_holds_the_answer(
     assert 'value="hold" checked' in page.text and 'value="template"' not in page.text  # no template set up
     refused = post(client_for("caseworker_a"), f"{path}/reply", text="Your CV is ready", delivery="template")
     assert refused.status_code == 400 and "Your CV is ready</textarea>" in refused.text  # nothing lost
-    assert outbound(sessions, late_whatsapp) == []
+    assert messages_of(sessions, Direction.OUT, late_whatsapp) == []
     held = post(client_for("caseworker_a"), f"{path}/reply", text="Your CV is ready", delivery="hold")
     assert held.status_code == 303
-    (answer,) = outbound(sessions, late_whatsapp)
+    (answer,) = messages_of(sessions, Direction.OUT, late_whatsapp)
     assert answer.template is None  # the outbox holds it behind the general template
 
 
@@ -336,7 +326,7 @@ def test_after_24_hours_the_caseworker_template_may_carry_the_answer(
         path = f"/inbox/conversations/{late_whatsapp}"
         assert 'value="template"' in client.get(path).text
         assert post(client, f"{path}/reply", text="Your CV is ready", delivery="template").status_code == 303
-    (answer,) = outbound(sessions, late_whatsapp)
+    (answer,) = messages_of(sessions, Direction.OUT, late_whatsapp)
     assert answer.template is not None
     assert json.loads(answer.template) == {"name": "caseworker", "params": ["Anna of A", "Your CV is ready"]}
 
