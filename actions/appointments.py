@@ -17,16 +17,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.deps import language_of, latest_intent, typed_text, user_of
-from bot import appointment_texts as texts
-from bot.agendas import ACTIRIS, Agenda, Slot, agendas, parse_key
-from bot.calendar import attachment
 from bot.knowledge import knowledge
+from bot.knowledge.agendas import ACTIRIS, Agenda, Slot, agendas, parse_key
 from bot.models import Appointment, AppointmentStatus, User
+from bot.services import appointment_texts as texts
 from bot.services import appointments
 from bot.services.appointments import AlreadyBooked, BookingRefused, NotBookable
+from bot.services.calendar import attachment
 from bot.services.consent import may_keep
-from bot.services.outbox import as_utc
-from bot.when import When, understand
+from bot.understanding.when import When, understand
 
 Buttons = list[dict[str, str]]
 PAGE = 4  # times offered at once: with "other days" they fit WhatsApp's list and a phone screen
@@ -243,7 +242,7 @@ def confirmation(dispatcher: CollectingDispatcher, appointment: Appointment, lan
     lines = [
         t("booking.moved" if moved else "booking.confirmed", language),
         f"👤 {texts.who(appointment.organisation, language)}",
-        f"📅 {texts.when(cal.local(as_utc(appointment.starts_at)), language)}",
+        f"📅 {texts.when(cal.local(appointment.starts_at), language)}",
         texts.where(agenda, language),
         texts.bring(agenda, language),
         t("booking.reminders_promise", language),
@@ -257,7 +256,7 @@ def describe(appointment: Appointment, language: str) -> str:
     return t(
         "appointments.line",
         language,
-        when=texts.when(cal.local(as_utc(appointment.starts_at)), language),
+        when=texts.when(cal.local(appointment.starts_at), language),
         who=texts.who(appointment.organisation, language),
     )
 
@@ -439,7 +438,7 @@ def chosen_appointment(
         text=t(question, language),
         buttons=[
             {
-                "title": texts.short(cal.local(as_utc(a.starts_at)), language),
+                "title": texts.short(cal.local(a.starts_at), language),
                 "payload": payload(intent, appointment=str(a.id)),
             }
             for a in upcoming
@@ -470,7 +469,7 @@ class ActionMyAppointments(Action):
             for a in upcoming:
                 agenda = cal.get(a.organisation)
                 lines.append(describe(a, language) + (f"\n   {texts.where(agenda, language)}" if agenda else ""))
-                label = f"{cal.local(as_utc(a.starts_at)):%d/%m}" if len(upcoming) > 1 else ""
+                label = f"{cal.local(a.starts_at):%d/%m}" if len(upcoming) > 1 else ""
                 buttons.append({"title": f"{t('buttons.change', language)} {label}".strip(),
                                 "payload": payload("reschedule_appointment", appointment=str(a.id))})  # fmt: skip
                 buttons.append({"title": f"{t('buttons.cancel', language)} {label}".strip(),
@@ -555,7 +554,7 @@ class ActionConfirmAttendance(Action):
             if appointment is None:
                 return []
             appointments.confirm(appointment, now())
-            when = texts.when(agendas().local(as_utc(appointment.starts_at)), language)
+            when = texts.when(agendas().local(appointment.starts_at), language)
             dispatcher.utter_message(text=t("appointments.see_you", language, when=when))
         return []
 

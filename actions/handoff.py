@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from actions.deps import language_of, latest_intent, said_before_latest, user_of
 from actions.first_contact import ActionAnswerYesNo
 from actions.smalltalk import OFFER_HUMAN
-from bot import appointment_texts as texts
 from bot.knowledge import knowledge
+from bot.services import appointment_texts as texts
 from bot.services import handoff, users
 from bot.services.handoff import Reason, Wait
 from bot.settings import get_settings

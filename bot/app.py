@@ -11,19 +11,20 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from bot import calendar, inbox
-from bot.agendas import load_agendas
-from bot.channels import Channel, telegram, webchat, whatsapp
+from bot import inbox
+from bot.channels import telegram, webchat, whatsapp
 from bot.db import make_engine, make_session_factory, unit_of_work
-from bot.dialogue import Dialogue, Responder
 from bot.i18n import catalog
 from bot.knowledge import knowledge
-from bot.language import build_resolver
-from bot.outbox import OutboxWorker
-from bot.rasa_client import RasaClient
-from bot.scheduler import Clock, Scheduler, system_clock
-from bot.services import outbox
+from bot.knowledge.agendas import load_agendas
+from bot.pipeline.delivery import Channel
+from bot.pipeline.dialogue import Dialogue, Responder
+from bot.pipeline.rasa_client import RasaClient
+from bot.pipeline.scheduler import Clock, Scheduler, system_clock
+from bot.pipeline.sender import OutboxWorker
+from bot.services import calendar, outbox
 from bot.settings import Settings, get_settings
+from bot.understanding.language import build_resolver
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from bot.settings import get_settings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot import supervisor
+    from bot.pipeline import supervisor
 
     return supervisor.run(get_settings(), ready_timeout=args.ready_timeout)
 
@@ -31,7 +31,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # quiet unless something is wrong
-    from bot.migrate import upgrade
+    from bot.db import upgrade
 
     upgrade(get_settings().database_url, args.revision)
     return 0
@@ -49,8 +49,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_knowledge(args: argparse.Namespace) -> int:
     """Check the knowledge files; list the facts still to confirm."""
-    from bot.agendas import load_agendas
     from bot.knowledge import KnowledgeError, load_knowledge
+    from bot.knowledge.agendas import load_agendas
 
     folder = get_settings().knowledge_dir
     try:

@@ -1,4 +1,4 @@
-"""Database engine and sessions: built at start-up from the settings and passed in."""
+"""Database engine and sessions (built at start-up from the settings and passed in), and schema migrations (Alembic)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,17 @@ def unit_of_work(factory: SessionFactory) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the database schema up to `revision` (run by `python -m bot migrate` and at set-up)."""
+    from alembic import command  # only the migrating process needs Alembic
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    command.upgrade(config, revision)

@@ -3,20 +3,62 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from bot.services.handoff import OfficeHours
-
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("fr", "nl", "en", "es", "ar")
 DEFAULT_LANGUAGE = "fr"
+TIMEZONE = "Europe/Brussels"  # the programme's wall clock: agendas, office hours, quiet hours
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    """When caseworkers answer, in Brussels wall time: e.g. "mon-fri 09:00-17:00"."""
+
+    days: frozenset[int]
+    opens: time
+    closes: time
+    zone: ZoneInfo
+
+    @classmethod
+    def parse(cls, spec: str, timezone: str = TIMEZONE) -> OfficeHours:
+        try:
+            days_part, hours_part = spec.strip().lower().split()
+            first, _, last = days_part.partition("-")
+            start, end = DAYS.index(first), DAYS.index(last or first)
+            opens, closes = (time.fromisoformat(part) for part in hours_part.split("-"))
+        except ValueError as error:
+            raise ValueError(f"office hours {spec!r}: expected e.g. 'mon-fri 09:00-17:00'") from error
+        if closes <= opens:
+            raise ValueError(f"office hours {spec!r}: closing time before opening time")
+        days = frozenset(range(start, end + 1)) if start <= end else frozenset([*range(start, 7), *range(0, end + 1)])
+        return cls(days, opens, closes, ZoneInfo(timezone))
+
+    def is_open(self, moment: datetime) -> bool:
+        local = moment.astimezone(self.zone)
+        return local.weekday() in self.days and self.opens <= local.time() < self.closes
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """The next time the team is in, as an aware datetime in Brussels (now, if it is open now)."""
+        local = moment.astimezone(self.zone)
+        if self.is_open(local):
+            return local
+        for ahead in range(8):
+            day = local.date() + timedelta(days=ahead)
+            opening = datetime.combine(day, self.opens, self.zone)
+            if day.weekday() in self.days and opening > local:
+                return opening
+        raise ValueError("office hours with no open day")
 
 
 class Settings(BaseSettings):
@@ -69,7 +111,7 @@ class Settings(BaseSettings):
     # When caseworkers answer (Brussels time): what a young person handed over to a person is told about the wait.
     office_hours: str = Field("mon-fri 09:00-17:00", alias="OFFICE_HOURS")
 
-    timezone: str = Field("Europe/Brussels", alias="TZ")
+    timezone: str = Field(TIMEZONE, alias="TZ")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 
     @field_validator("rasa_url", "action_server_url", "telegram_api_base_url", "whatsapp_api_base_url")
@@ -80,8 +122,6 @@ class Settings(BaseSettings):
     @field_validator("office_hours")
     @classmethod
     def _office_hours(cls, value: str) -> str:
-        from bot.services.handoff import OfficeHours
-
         OfficeHours.parse(value)  # a clear error at start-up rather than at the first handoff
         return value
 
@@ -118,8 +158,6 @@ class Settings(BaseSettings):
 
     @property
     def hours(self) -> OfficeHours:
-        from bot.services.handoff import OfficeHours
-
         return OfficeHours.parse(self.office_hours, self.timezone)
 
     @property

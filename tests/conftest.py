@@ -10,8 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from bot.db import SessionFactory, make_engine, make_session_factory
-from bot.migrate import upgrade
+from bot.db import SessionFactory, make_engine, make_session_factory, upgrade
 
 POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

@@ -21,9 +21,9 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.channels import DeliveryError, Prepared, split, transport_failure
-from bot.dialogue import Dialogue, Inbound
 from bot.models import InboundKind
+from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
+from bot.pipeline.dialogue import Dialogue, Inbound
 from bot.services.messages import Attachment, Reply
 from bot.services.outbox import Outgoing
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, field_validator
 
 from bot.db import unit_of_work
-from bot.dialogue import Dialogue, Inbound
+from bot.pipeline.dialogue import Dialogue, Inbound
 from bot.services import messages, outbox
 from bot.settings import LANGUAGES
 

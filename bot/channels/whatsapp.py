@@ -22,11 +22,11 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from bot.channels import DeliveryError, Prepared, split, transport_failure
 from bot.db import unit_of_work
-from bot.dialogue import Dialogue, Inbound
 from bot.i18n import Catalog
 from bot.models import InboundKind, utcnow
+from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
+from bot.pipeline.dialogue import Dialogue, Inbound
 from bot.services import outbox
 from bot.services.messages import Button, Reply
 from bot.services.outbox import Outgoing

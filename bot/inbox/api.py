@@ -29,7 +29,6 @@ from bot.models import (
 )
 from bot.services import accounts, handoff
 from bot.services.handoff import HandoffError
-from bot.services.outbox import as_utc
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 ERRORS: dict[int | str, dict[str, str]] = {
@@ -135,7 +134,7 @@ class NoteIn(BaseModel):
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    return as_utc(moment) if moment else None
+    return moment if moment else None
 
 
 def summary(conversation: Conversation) -> ConversationOut:
@@ -167,7 +166,7 @@ def detail(session: Session, conversation: Conversation) -> ConversationDetailOu
             source=user.source,
             window_closed=handoff.window_closed(conversation),
             appointments=[
-                AppointmentOut(organisation=a.organisation, starts_at=as_utc(a.starts_at), status=a.status)
+                AppointmentOut(organisation=a.organisation, starts_at=a.starts_at, status=a.status)
                 for a in appointments
             ],
         ),
@@ -177,13 +176,13 @@ def detail(session: Session, conversation: Conversation) -> ConversationDetailOu
                 direction=m.direction,
                 author=m.author.email if m.author else None,
                 text=m.text,
-                created_at=as_utc(m.created_at),
+                created_at=m.created_at,
                 status=m.status,
             )
             for m in handoff.history(session, conversation)
         ],
         notes=[
-            NoteOut(id=n.id, author=n.author.email if n.author else None, text=n.text, created_at=as_utc(n.created_at))
+            NoteOut(id=n.id, author=n.author.email if n.author else None, text=n.text, created_at=n.created_at)
             for n in handoff.notes(session, conversation)
         ],
     )

@@ -37,7 +37,6 @@ from bot.models import (
 )
 from bot.services import accounts, handoff
 from bot.services.handoff import HandoffError
-from bot.services.outbox import as_utc
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"inbox.js": "text/javascript", "inbox.css": "text/css"}
@@ -69,14 +68,14 @@ router = APIRouter(prefix="/inbox", include_in_schema=False)
 
 def local(moment: datetime | None, zone: ZoneInfo) -> str:
     """A stored (UTC) time as Brussels wall time."""
-    return as_utc(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 def waited(since: datetime | None, now: datetime) -> str:
     """How long a conversation has waited: "12 min", "3 h 5 min", "2 d"."""
     if since is None:
         return ""
-    minutes = max(0, int((now - as_utc(since)).total_seconds() // 60))
+    minutes = max(0, int((now - since).total_seconds() // 60))
     if minutes < 60:
         return f"{minutes} min"
     if minutes < 24 * 60:
@@ -494,7 +493,6 @@ def accounts_page(request: Request, session: Db, signed: Admin) -> Response:
         accounts=session.scalars(select(Account).order_by(Account.role, Account.email)).all(),
         organisations=session.scalars(select(Organisation).order_by(Organisation.name)).all(),
         now=utcnow(),
-        as_utc=as_utc,
     )
 
 

@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Account, ApiToken, InboxSession, Organisation, Role, utcnow
-from bot.services.outbox import as_utc
 
 MAX_FAILED_LOGINS = 5
 LOCK_OUT = timedelta(minutes=15)
@@ -136,7 +135,7 @@ def authenticate(session: Session, email: str, password: str, now: datetime | No
     if account is None:
         check_password(password, hash_password("timing"))  # as slow as a real check: no guessing of emails
         raise LoginFailed()
-    if account.locked_until is not None and as_utc(account.locked_until) > now:
+    if account.locked_until is not None and account.locked_until > now:
         raise LoginFailed(account.locked_until)
     if not check_password(password, account.password_hash):
         account.failed_logins += 1
@@ -174,7 +173,7 @@ def session_for(session: Session, token: str | None, now: datetime | None = None
     if not token:
         return None
     found = session.scalars(select(InboxSession).where(InboxSession.token_hash == digest(token))).one_or_none()
-    if found is None or as_utc(found.expires_at) <= (now or utcnow()):
+    if found is None or found.expires_at <= (now or utcnow()):
         return None
     return found
 
@@ -200,6 +199,6 @@ def account_for_token(session: Session, token: str | None, now: datetime | None 
     if found is None:
         return None
     now = now or utcnow()
-    if found.last_used_at is None or now - as_utc(found.last_used_at) >= TOKEN_USE_PRECISION:
+    if found.last_used_at is None or now - found.last_used_at >= TOKEN_USE_PRECISION:
         found.last_used_at = now
     return found.account

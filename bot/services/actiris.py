@@ -6,7 +6,7 @@ from collections import Counter
 from functools import lru_cache
 
 from bot.knowledge import Knowledge, Topic
-from bot.phrases import Vocabulary, tokens
+from bot.understanding.phrases import Vocabulary, tokens
 
 
 class Topics:

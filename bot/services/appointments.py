@@ -15,11 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.agendas import Agenda, Agendas, Slot
+from bot.knowledge.agendas import Agenda, Agendas, Slot
 from bot.models import Appointment, AppointmentStatus, User
 from bot.services import reminders
 from bot.services.consent import may_keep
-from bot.services.outbox import as_utc
 
 
 class BookingRefused(Exception):
@@ -62,7 +61,7 @@ def seats_taken(session: Session, organisation: str, first: datetime, last: date
         )
         .group_by(Appointment.starts_at)
     ).all()
-    return Counter({as_utc(start): count for start, count in rows})
+    return Counter({start: count for start, count in rows})
 
 
 def free_slots(
@@ -175,7 +174,7 @@ def move(
     agenda = agendas.get(appointment.organisation)
     if agenda is None or appointment.status != AppointmentStatus.BOOKED:
         raise NotBookable("closed")
-    if as_utc(appointment.starts_at) == starts_at:
+    if appointment.starts_at == starts_at:
         return appointment
     slot = check_bookable(agendas, agenda, starts_at, now)
     _take_seat(session, appointment, slot, agenda.capacity)

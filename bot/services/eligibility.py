@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.knowledge import Eligibility, Localized
-from bot.phrases import normalize
+from bot.understanding.phrases import normalize
 
 # "I am 17", "j'ai 31 ans", "ik ben 30 jaar", "tengo 16 años", "عندي 31 عام": an age said in passing.
 AGE = re.compile(

@@ -11,9 +11,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -35,7 +34,7 @@ from bot.models import (
 )
 from bot.services import consent, messages
 from bot.services.messages import Reply, Template
-from bot.services.outbox import as_utc
+from bot.settings import OfficeHours
 
 YOUTH_TEAM = "actiris"  # where a conversation goes when the young person chose no partner with an inbox team
 DISCRIMINATION_TEAM = "actiris_discrimination"
@@ -266,7 +265,7 @@ def window_closed(conversation: Conversation, now: datetime | None = None) -> bo
     if conversation.channel != "whatsapp":
         return False
     last = conversation.last_inbound_at
-    return last is None or (now or utcnow()) - as_utc(last) >= WHATSAPP_WINDOW
+    return last is None or (now or utcnow()) - last >= WHATSAPP_WINDOW
 
 
 def reply(
@@ -411,48 +410,6 @@ def unread_since(session: Session, conversation: Conversation) -> int:
 
 # --- when a person will answer -----------------------------------------------------------------------------------
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-@dataclass(frozen=True)
-class OfficeHours:
-    """When caseworkers answer, in Brussels wall time: e.g. "mon-fri 09:00-17:00"."""
-
-    days: frozenset[int]
-    opens: time
-    closes: time
-    zone: ZoneInfo
-
-    @classmethod
-    def parse(cls, spec: str, timezone: str = "Europe/Brussels") -> OfficeHours:
-        try:
-            days_part, hours_part = spec.strip().lower().split()
-            first, _, last = days_part.partition("-")
-            start, end = DAYS.index(first), DAYS.index(last or first)
-            opens, closes = (time.fromisoformat(part) for part in hours_part.split("-"))
-        except ValueError as error:
-            raise ValueError(f"office hours {spec!r}: expected e.g. 'mon-fri 09:00-17:00'") from error
-        if closes <= opens:
-            raise ValueError(f"office hours {spec!r}: closing time before opening time")
-        days = frozenset(range(start, end + 1)) if start <= end else frozenset([*range(start, 7), *range(0, end + 1)])
-        return cls(days, opens, closes, ZoneInfo(timezone))
-
-    def is_open(self, moment: datetime) -> bool:
-        local = moment.astimezone(self.zone)
-        return local.weekday() in self.days and self.opens <= local.time() < self.closes
-
-    def next_opening(self, moment: datetime) -> datetime:
-        """The next time the team is in, as an aware datetime in Brussels (now, if it is open now)."""
-        local = moment.astimezone(self.zone)
-        if self.is_open(local):
-            return local
-        for ahead in range(8):
-            day = local.date() + timedelta(days=ahead)
-            opening = datetime.combine(day, self.opens, self.zone)
-            if day.weekday() in self.days and opening > local:
-                return opening
-        raise ValueError("office hours with no open day")
-
 
 @dataclass(frozen=True)
 class Wait:
@@ -481,6 +438,6 @@ def expected_wait(session: Session, hours: OfficeHours, now: datetime | None = N
         )
         .group_by(HandoffEvent.id, HandoffEvent.created_at)
     ).all()
-    delays = sorted((as_utc(first) - as_utc(asked)).total_seconds() / 60 for asked, first in firsts if first)
+    delays = sorted((first - asked).total_seconds() / 60 for asked, first in firsts if first)
     median = delays[len(delays) // 2] if delays else 30.0
     return Wait(True, max(15, int(-(-median // 15) * 15)), None)

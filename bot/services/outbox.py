@@ -10,7 +10,7 @@ only the oldest waiting message of a conversation is ever due.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,11 +30,6 @@ from bot.services.messages import Reply, backoff, oldest_due, take, to_reply
 MAX_ATTEMPTS = 12  # with the back-off below, about an hour and a half of trying before giving up
 WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
-
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite gives datetimes back without their zone; every time we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -79,8 +74,8 @@ def claim(session: Session, message_id: int) -> Outgoing | None:
         reply=to_reply(row),
         parts_sent=row.parts_sent,
         attempts=row.attempts,
-        last_inbound_at=as_utc(conversation.last_inbound_at) if conversation.last_inbound_at else None,
-        template_sent_at=as_utc(conversation.template_sent_at) if conversation.template_sent_at else None,
+        last_inbound_at=conversation.last_inbound_at if conversation.last_inbound_at else None,
+        template_sent_at=conversation.template_sent_at if conversation.template_sent_at else None,
     )
 
 

@@ -19,9 +19,9 @@ from functools import lru_cache
 from typing import Any
 
 from bot.knowledge import Knowledge, Partner
-from bot.phrases import Vocabulary, remove, tokens
 from bot.services.eligibility import age_in
 from bot.services.profile import goals_in
+from bot.understanding.phrases import Vocabulary, remove, tokens
 
 PAGE = 3
 FORMATS = ("individual", "collective")

@@ -7,9 +7,9 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from bot.models import LanguageSource, User, utcnow
-from bot.phrases import Vocabulary, tokens
 from bot.services.consent import may_keep, record_consent
 from bot.settings import LANGUAGES
+from bot.understanding.phrases import Vocabulary, tokens
 
 GOALS = ("job", "training", "internship", "studies", "self_employment", "unsure")
 

@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import appointment_texts as texts
-from bot.agendas import Agendas
+from bot.knowledge.agendas import Agendas
 from bot.models import (
     Appointment,
     AppointmentStatus,
@@ -26,8 +25,8 @@ from bot.models import (
     ReminderKind,
     ReminderStatus,
 )
+from bot.services import appointment_texts as texts
 from bot.services.messages import Button, Reply, Template, enqueue
-from bot.services.outbox import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ def schedule(starts_at: datetime, ends_at: datetime, zone: ZoneInfo, now: dateti
 
 def plan(session: Session, appointment: Appointment, agendas: Agendas, now: datetime) -> None:
     """(Re)plan the reminders of a booked or moved appointment; one row per kind, reused when it moves."""
-    wanted = schedule(as_utc(appointment.starts_at), as_utc(appointment.ends_at), agendas.zone, now)
+    wanted = schedule(appointment.starts_at, appointment.ends_at, agendas.zone, now)
     existing = {r.kind: r for r in session.scalars(select(Reminder).where(Reminder.appointment_id == appointment.id))}
     for kind in ReminderKind:
         row = existing.get(kind)
@@ -148,9 +147,9 @@ def send(session: Session, reminder_id: int, agendas: Agendas, now: datetime) ->
         skip = (ReminderStatus.CANCELLED, "appointment cancelled")
     elif appointment.user.opted_out_at is not None:
         skip = (ReminderStatus.SKIPPED, "the young person opted out of messages")
-    elif reminder.kind != ReminderKind.FOLLOW_UP and now >= as_utc(appointment.starts_at) - TOO_LATE:
+    elif reminder.kind != ReminderKind.FOLLOW_UP and now >= appointment.starts_at - TOO_LATE:
         skip = (ReminderStatus.SKIPPED, "too late: the appointment is about to start or over")
-    elif reminder.kind == ReminderKind.FOLLOW_UP and now > as_utc(appointment.ends_at) + FOLLOW_UP_UNTIL:
+    elif reminder.kind == ReminderKind.FOLLOW_UP and now > appointment.ends_at + FOLLOW_UP_UNTIL:
         skip = (ReminderStatus.SKIPPED, "too late for a follow-up")
     conversation = latest_conversation(session, appointment.user_id)
     if skip is None and conversation is None:
@@ -169,7 +168,7 @@ def send(session: Session, reminder_id: int, agendas: Agendas, now: datetime) ->
 
 def compose(kind: ReminderKind, appointment: Appointment, agendas: Agendas, language: str) -> Reply:
     """The reminder as the young person reads it, with its buttons (and the WhatsApp template it may go as)."""
-    local_start = agendas.local(as_utc(appointment.starts_at))
+    local_start = agendas.local(appointment.starts_at)
     who = texts.who(appointment.organisation, language)
     agenda = agendas.get(appointment.organisation)
     how = texts.where(agenda, language) if agenda else ""

@@ -30,13 +30,12 @@ from actions.appointments import (
     ActionRescheduleAppointment,
 )
 from actions.smalltalk import ActionFallback
-from bot import appointment_texts as texts
-from bot.agendas import agendas, parse_key
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import catalog
+from bot.knowledge.agendas import agendas, parse_key
 from bot.models import Appointment, AppointmentStatus, Consent, Reminder, ReminderStatus, User
+from bot.services import appointment_texts as texts
 from bot.services import appointments
-from bot.services.outbox import as_utc
 from tests.actions.conftest import DOMAIN
 from tests.factories import make_user
 
@@ -405,8 +404,8 @@ async def test_choosing_a_free_time_books_it_with_a_calendar_file(
     )
     messages, events = await run(ActionChooseSlot(), state)
     (appointment,) = rows(sessions, sender)
-    assert (appointment.organisation, as_utc(appointment.starts_at), appointment.seat) == ("actiris", MONDAY_9, 1)
-    assert as_utc(appointment.ends_at) == local(11, 30, 9, 45)
+    assert (appointment.organisation, appointment.starts_at, appointment.seat) == ("actiris", MONDAY_9, 1)
+    assert appointment.ends_at == local(11, 30, 9, 45)
     assert appointment.status == AppointmentStatus.BOOKED and appointment.mode == "in_person"
     assert len(messages) == 2
     lines = messages[0]["text"].splitlines()
@@ -474,7 +473,7 @@ async def test_already_booked_with_them_offers_to_move_it(tracker: Load, session
     assert payloads(messages[0]) == [f'/reschedule_appointment{{"appointment":"{existing}"}}', "/keep_appointment"]
     assert titles(messages[0]) == [t("buttons.move_it", "fr"), t("buttons.keep_it", "fr")]
     assert slot(events, "booking") is None
-    assert [(a.id, as_utc(a.starts_at)) for a in rows(sessions, sender)] == [(existing, MONDAY_9)]
+    assert [(a.id, a.starts_at) for a in rows(sessions, sender)] == [(existing, MONDAY_9)]
 
 
 # -- listing, moving, cancelling -----------------------------------------------------------------------------
@@ -549,8 +548,8 @@ async def test_moving_offers_times_then_moves_the_same_appointment(tracker: Load
     ics = messages[1]["custom"]["attachment"]["content"]
     assert "DTSTART:20261201T120000Z" in ics and "SEQUENCE:1" in ics
     (moved,) = rows(sessions, sender)
-    assert (moved.id, as_utc(moved.starts_at), moved.seat, moved.status) == (existing, TUESDAY_13, 1, "booked")
-    assert moved.moved_at is not None and as_utc(moved.moved_at) == NOW
+    assert (moved.id, moved.starts_at, moved.seat, moved.status) == (existing, TUESDAY_13, 1, "booked")
+    assert moved.moved_at is not None and moved.moved_at == NOW
     assert seats(sessions, MONDAY_9) == []
     assert slot(events, "booking") is None
 
@@ -585,7 +584,7 @@ async def test_booking_another_organisation_during_a_move_does_not_move_the_firs
         slot=key(monday_13, "jes"),
     )
     await run(ActionChooseSlot(), state)
-    booked = {(a.organisation, as_utc(a.starts_at)) for a in rows(sessions, sender)}
+    booked = {(a.organisation, a.starts_at) for a in rows(sessions, sender)}
     assert booked == {("actiris", MONDAY_9), ("jes", monday_13)}
 
 
@@ -621,7 +620,7 @@ async def test_cancelling_asks_first_then_frees_the_time(tracker: Load, sessions
     assert "METHOD:CANCEL" in ics and "STATUS:CANCELLED" in ics and "DTSTART:20261130T080000Z" in ics
     (cancelled,) = rows(sessions, sender)
     assert (cancelled.status, cancelled.seat) == (AppointmentStatus.CANCELLED, None)
-    assert as_utc(cancelled.cancelled_at) == NOW  # type: ignore[arg-type]
+    assert cancelled.cancelled_at == NOW  # type: ignore[arg-type]
     assert set(reminders_of(sessions, existing).values()) == {ReminderStatus.CANCELLED}
     assert seats(sessions, MONDAY_9) == []
     assert slot(events, "booking") is None
@@ -666,7 +665,7 @@ async def test_someone_elses_appointment_is_not_found_and_left_alone(
     assert messages[0]["text"] == t("appointments.gone", "en")
     assert messages[1]["text"] == t("appointments.none", "en")
     (untouched,) = rows(sessions, owner)
-    assert (untouched.status, untouched.seat, as_utc(untouched.starts_at)) == ("booked", 1, MONDAY_9)
+    assert (untouched.status, untouched.seat, untouched.starts_at) == ("booked", 1, MONDAY_9)
     assert untouched.confirmed_at is None and untouched.moved_at is None
     assert rows(sessions, intruder) == []
 
@@ -716,7 +715,7 @@ async def test_ill_be_there_is_kept(tracker: Load, sessions: SessionFactory) -> 
     messages, events = await run(ActionConfirmAttendance(), state)
     assert messages[0]["text"] == t("appointments.see_you", "fr", when="lundi 30 novembre à 09:00")
     (confirmed,) = rows(sessions, sender)
-    assert as_utc(confirmed.confirmed_at) == NOW  # type: ignore[arg-type]
+    assert confirmed.confirmed_at == NOW  # type: ignore[arg-type]
     assert events == []
 
 
@@ -737,7 +736,7 @@ async def test_so_so_feedback_is_kept_and_offers_a_person(tracker: Load, session
     assert payloads(messages[0]) == ["/talk_to_human"]
     assert titles(messages[0]) == [t("buttons.menu_human", "nl")]
     (answered,) = rows(sessions, sender)
-    assert answered.feedback == "so_so" and as_utc(answered.feedback_at) == NOW  # type: ignore[arg-type]
+    assert answered.feedback == "so_so" and answered.feedback_at == NOW  # type: ignore[arg-type]
 
 
 async def test_an_unknown_feedback_stores_nothing(tracker: Load, sessions: SessionFactory) -> None:

@@ -121,7 +121,7 @@ def bench_nlu(folds: int, config: str, cv_json: str | None = None) -> None:
         "weakest intents, all languages (F1): " + ", ".join(f"{i} {rasa_f1[i]:.2f} ({base_f1[i]:.2f})" for i in weakest)
     )
     print("(in brackets: the TF-IDF baseline)")
-    from bot.safety import sounds_like_distress
+    from bot.understanding.safety import sounds_like_distress
 
     crisis = [r for r in rows if r["intent"] == "crisis"]
     others = [r for r in rows if r["intent"] != "crisis"]
@@ -137,8 +137,8 @@ def bench_nlu(folds: int, config: str, cv_json: str | None = None) -> None:
 
 def bench_language() -> None:
     """The resolver (lingua, and langdetect inside the same rules) next to langdetect alone."""
-    from bot.language import LangdetectDetector, LanguageResolver, LinguaDetector
     from bot.models import LanguageSource
+    from bot.understanding.language import LangdetectDetector, LanguageResolver, LinguaDetector
 
     heading("Language of short messages")
     rows = yaml.safe_load(TABLE.read_text("utf-8"))
@@ -178,8 +178,8 @@ def bench_language() -> None:
 def bench_finder() -> None:
     """The partner finder on its query table: right first page and right first partner, and time per query."""
     from bot.knowledge import knowledge
-    from bot.phrases import tokens
     from bot.services.partners import Finder, Result
+    from bot.understanding.phrases import tokens
 
     heading("Partner finder")
     rows = yaml.safe_load((ROOT / "tests" / "data" / "finder_queries.yml").read_text("utf-8"))

@@ -20,9 +20,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from bot.agendas import agendas
-from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
-from bot.migrate import upgrade
+from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work, upgrade
+from bot.knowledge.agendas import agendas
 from bot.models import Appointment, AppointmentStatus, Consent, User
 from bot.services import appointments, users
 from tests.bench.__main__ import heading

@@ -33,7 +33,7 @@ from sqlalchemy import Engine, and_, select
 
 from bot.db import make_engine
 from bot.models import ChannelIdentity, Conversation, Direction, Message, MessageStatus
-from bot.services.outbox import WAITING, as_utc
+from bot.services.outbox import WAITING
 from bot.settings import ROOT, Settings
 from tests.bench.__main__ import TABLE, heading, percentile
 
@@ -332,13 +332,13 @@ def measure(
             if not mine:
                 f.no_reply += 1
                 continue
-            sent = [as_utc(r.sent_at) for r in mine if r.status == MessageStatus.SENT and r.sent_at]
+            sent = [r.sent_at for r in mine if r.status == MessageStatus.SENT and r.sent_at]
             if not sent:
                 f.reply_not_sent += 1
                 continue
             last_send = max(last_send, *sent)
             if len(sent) == len(mine):
-                f.latencies.append((max(sent) - as_utc(row.created_at)).total_seconds())
+                f.latencies.append((max(sent) - row.created_at).total_seconds())
         f.elapsed = (last_send - started_at).total_seconds()
         f.rows_per_key_over_one = sum(1 for key, n in rows_per_key.items() if key.startswith(channel) and n > 1)
         for chat in chats:

@@ -43,9 +43,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, insert, select, text
 
-from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
+from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work, upgrade
 from bot.inbox import api, auth, pages
-from bot.migrate import upgrade
 from bot.models import (
     ChannelIdentity,
     Consent,

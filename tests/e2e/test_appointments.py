@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot import appointment_texts
-from bot.agendas import agendas, parse_key
+from bot.knowledge.agendas import agendas, parse_key
+from bot.services import appointment_texts
 from tests.e2e.conftest import Stack
 from tests.e2e.test_channels import query, t, wait_for
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
 from bot.models import Message, MessageStatus
-from bot.scheduler import Clock, system_clock
+from bot.pipeline.scheduler import Clock, system_clock
 from bot.settings import Settings
 from tests.standins.rasa_rest import RasaStandin
 

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import SessionFactory, unit_of_work
-from bot.dialogue import Dialogue, Inbound
 from bot.i18n import catalog
-from bot.language import LanguageResolver, build_resolver
 from bot.models import Consent, InboundKind, LanguageSource, Message, MessageStatus, User
-from bot.rasa_client import RasaClient
+from bot.pipeline.dialogue import Dialogue, Inbound
+from bot.pipeline.rasa_client import RasaClient
+from bot.understanding.language import LanguageResolver, build_resolver
 
 INTRO = [
     {"recipient_id": "x", "text": "utter_intro"},

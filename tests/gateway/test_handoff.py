@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import SessionFactory, unit_of_work
-from bot.dialogue import Dialogue, Inbound
 from bot.i18n import catalog
-from bot.language import LanguageResolver, build_resolver
 from bot.models import Consent, Conversation, Direction, HandoffStatus, Message, MessageStatus
-from bot.rasa_client import RasaClient
+from bot.pipeline.dialogue import Dialogue, Inbound
+from bot.pipeline.rasa_client import RasaClient
 from bot.services import handoff, users
+from bot.understanding.language import LanguageResolver, build_resolver
 from tests.factories import messages_of
 
 

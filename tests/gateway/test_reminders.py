@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.agendas import agendas
 from bot.db import unit_of_work
+from bot.knowledge.agendas import agendas
 from bot.models import Consent, Reminder, ReminderKind, ReminderStatus
 from bot.services import appointments, users
 from tests.gateway.conftest import Gateway, ManualClock

@@ -39,7 +39,7 @@ header_values = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint
 
 @pytest.fixture(params=["sqlite"])  # one database is enough here: the webhook code is the same for both
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    from bot.migrate import upgrade
+    from bot.db import upgrade
 
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'fuzz.db'}"
     upgrade(url)

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels import DeliveryError
 from bot.channels import whatsapp as channel
 from bot.db import unit_of_work
 from bot.i18n import catalog
 from bot.knowledge import knowledge
 from bot.models import Conversation, DeliveryStatus, Direction, InboundKind, Message, MessageStatus, utcnow
+from bot.pipeline.delivery import DeliveryError
 from bot.services import messages
 from bot.services.messages import Reply
 from tests.gateway.conftest import Gateway

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.agendas import Agendas, load_agendas
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge import KnowledgeError, knowledge
+from bot.knowledge.agendas import Agendas, load_agendas
 from bot.models import Appointment, AppointmentStatus, Consent, Reminder, ReminderStatus
 from bot.services import appointments
 from bot.services.appointments import AlreadyBooked, NoConsent, NotBookable, SlotTaken
@@ -141,7 +141,7 @@ def test_nine_o_clock_stays_nine_o_clock_across_daylight_saving(cal: Agendas, da
 
 
 def test_a_slot_key_round_trips_and_fits_a_telegram_button(cal: Agendas) -> None:
-    from bot.agendas import parse_key
+    from bot.knowledge.agendas import parse_key
 
     slot = cal.slots(cal.get("orientaeuro"), date(2026, 12, 4), date(2026, 12, 4))[0]  # type: ignore[arg-type]
     assert parse_key(slot.key) == ("orientaeuro", slot.starts_at)

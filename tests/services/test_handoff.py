@@ -25,7 +25,8 @@ from bot.models import (
     Role,
 )
 from bot.services import accounts, consent, handoff, messages, users
-from bot.services.handoff import HandoffError, OfficeHours, Reason
+from bot.services.handoff import HandoffError, Reason
+from bot.settings import OfficeHours
 from tests.factories import make_user
 
 BRUSSELS = "Europe/Brussels"

@@ -60,7 +60,7 @@ def test_a_failed_send_is_retried_later_then_given_up(sessions: SessionFactory) 
             assert row.attempts == attempt and row.error == "Graph API 500"
             if attempt < outbox.MAX_ATTEMPTS:
                 assert status == MessageStatus.QUEUED
-                assert outbox.as_utc(row.next_attempt_at) > utcnow()  # type: ignore[arg-type]
+                assert row.next_attempt_at is not None and row.next_attempt_at > utcnow()
                 assert outbox.due(session, ["whatsapp"]) == []  # not before its time
                 row.next_attempt_at = utcnow() - timedelta(seconds=1)
     with unit_of_work(sessions) as session:

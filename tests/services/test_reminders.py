@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.agendas import Agendas, load_agendas
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge import knowledge
+from bot.knowledge.agendas import Agendas, load_agendas
 from bot.models import Appointment, Consent, Message, Reminder, ReminderKind, ReminderStatus
 from bot.services import appointments, reminders, users
 from bot.services.profile import erase, opt_out

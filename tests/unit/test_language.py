@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.language import LanguageResolver, build_resolver
 from bot.models import LanguageSource
+from bot.understanding.language import LanguageResolver, build_resolver
 
 TABLE = yaml.safe_load((Path(__file__).parent.parent / "data" / "language_messages.yml").read_text("utf-8"))
 RUNNING = [row for row in TABLE if row.get("current") and row["current"] == row["expected"]]

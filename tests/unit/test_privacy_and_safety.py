@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.privacy import MASK, redact_national_numbers
-from bot.safety import sounds_like_distress
+from bot.understanding.redaction import MASK, redact_national_numbers
+from bot.understanding.safety import sounds_like_distress
 
 
 @pytest.mark.parametrize(

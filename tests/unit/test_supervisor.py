@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.pipeline.supervisor import endpoints, processes
 from bot.settings import Settings
-from bot.supervisor import endpoints, processes
 
 
 def settings(**values: str) -> Settings:

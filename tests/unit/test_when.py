@@ -1,4 +1,4 @@
-"""Reading a day and a time in free text (bot/when.py) on a table of expressions (tests/data/when_expressions.yml)."""
+"""Reading a day and a time in free text (bot/understanding/when.py) on a table of expressions (tests/data/when_expressions.yml)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bot import when
-from bot.when import When, understand
+from bot.understanding import when
+from bot.understanding.when import When, understand
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 FILE = yaml.safe_load((Path(__file__).parent.parent / "data" / "when_expressions.yml").read_text("utf-8"))

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from bot.agendas import load_agendas
 from bot.knowledge import KnowledgeError, load_knowledge
+from bot.knowledge.agendas import load_agendas
 from bot.settings import ROOT, Settings
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"

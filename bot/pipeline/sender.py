@@ -13,10 +13,10 @@ import logging
 import time
 from datetime import timedelta
 
-from bot.channels import Channel, DeliveryError
 from bot.db import SessionFactory, unit_of_work
+from bot.pipeline.delivery import Channel, DeliveryError
+from bot.pipeline.workers import Worker
 from bot.services import outbox
-from bot.workers import Worker
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.agendas import ACTIRIS, Agenda
 from bot.i18n import catalog
 from bot.knowledge import knowledge
+from bot.knowledge.agendas import ACTIRIS, Agenda
 
 
 def t(key: str, language: str, /, **values: object) -> str:

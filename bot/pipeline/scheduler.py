@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.agendas import Agendas
 from bot.db import SessionFactory, unit_of_work
+from bot.knowledge.agendas import Agendas
 from bot.services import reminders
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.language import fold
+from bot.understanding.language import fold
 
 PATTERNS = {
     "fr": [

@@ -12,12 +12,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from bot import appointment_texts as texts
-from bot.agendas import Agendas, agendas
 from bot.db import unit_of_work
+from bot.knowledge.agendas import Agendas, agendas
 from bot.models import Appointment, AppointmentStatus
+from bot.services import appointment_texts as texts
 from bot.services.messages import Attachment
-from bot.services.outbox import as_utc
 
 router = APIRouter()
 MIME = "text/calendar"
@@ -42,7 +41,7 @@ def _fold(line: str) -> str:
 
 
 def _stamp(moment: datetime) -> str:
-    return as_utc(moment).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def ics(appointment: Appointment, agendas: Agendas, language: str, now: datetime | None = None) -> str:

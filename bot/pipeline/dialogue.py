@@ -22,14 +22,14 @@ from sqlalchemy import func, select
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.knowledge import Knowledge, knowledge
-from bot.language import LanguageResolver
 from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus
-from bot.privacy import redact_national_numbers
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.safety import sounds_like_distress
+from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
+from bot.pipeline.workers import Worker
 from bot.services import consent, handoff, messages, outbox, users
 from bot.services.messages import Attachment, Button, DuplicateMessage, Reply
-from bot.workers import Worker
+from bot.understanding.language import LanguageResolver
+from bot.understanding.redaction import redact_national_numbers
+from bot.understanding.safety import sounds_like_distress
 
 log = logging.getLogger(__name__)
 
