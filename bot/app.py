@@ -19,7 +19,7 @@ from bot.knowledge import knowledge
 from bot.knowledge.agendas import load_agendas
 from bot.pipeline.delivery import Channel
 from bot.pipeline.dialogue import Dialogue, Responder
-from bot.pipeline.rasa_client import RasaClient
+from bot.pipeline.rasa_client import RasaClient, action_server_up
 from bot.pipeline.scheduler import Clock, Scheduler, system_clock
 from bot.pipeline.sender import OutboxWorker
 from bot.services import calendar, outbox
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     async def healthz() -> JSONResponse:
         """200 once the gateway, its database, Rasa and the action server all answer; 503 otherwise."""
         checks = {"gateway": True, "database": _database_ok(app), "rasa": await app.state.rasa.ready()}
-        checks["action_server"] = await _action_server_ok(settings.action_server_url)
+        checks["action_server"] = await action_server_up(settings.action_server_url)
         return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
 
     return app
@@ -138,12 +138,4 @@ def _database_ok(app: FastAPI) -> bool:
             connection.execute(text("SELECT 1"))
         return True
     except Exception:  # any failure means "not healthy", reported as such
-        return False
-
-
-async def _action_server_ok(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=3) as client:
-            return (await client.get(f"{url}/health")).status_code == 200
-    except httpx.HTTPError:
         return False

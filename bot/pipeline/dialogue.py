@@ -16,14 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.knowledge import Knowledge, knowledge
 from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus
-from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
+from bot.pipeline.rasa_client import RasaClient, RasaUnavailable, action_server_up
 from bot.pipeline.workers import Worker
 from bot.services import consent, handoff, messages, outbox, users
 from bot.services.messages import Attachment, Button, DuplicateMessage, Reply
@@ -318,13 +317,7 @@ class Dialogue:
         return self.render(bot_messages, turn.language)
 
     async def _action_server_up(self) -> bool:
-        if not self.action_server_url:
-            return True
-        try:
-            async with httpx.AsyncClient(timeout=3) as client:
-                return (await client.get(f"{self.action_server_url}/health")).status_code == 200
-        except httpx.HTTPError:
-            return False
+        return not self.action_server_url or await action_server_up(self.action_server_url)
 
     def _answer_later(self, turn: _Turn, failure: str, distress: bool, delivered_here: bool) -> list[Reply]:
         """Keep the message for a later try; the first time, tell the young person (helplines first if needed)."""

@@ -1,10 +1,19 @@
-"""The gateway's link to the Rasa server (REST channel and HTTP API) over loopback."""
+"""The gateway's link to the Rasa server (REST channel and HTTP API) and its action server, over loopback."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+
+
+async def action_server_up(url: str) -> bool:
+    """True when the action server answers its health check (Rasa answers with nothing while it is down)."""
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            return (await client.get(f"{url}/health")).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 class RasaUnavailable(RuntimeError):

@@ -1,4 +1,4 @@
-"""Reading a day and a time in free text (bot/understanding/when.py) on a table of expressions (tests/data/when_expressions.yml)."""
+"""Reading a day and a time in free text (bot/understanding/when.py), on tests/data/when_expressions.yml."""
 
 from __future__ import annotations
 
