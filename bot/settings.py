@@ -61,6 +61,34 @@ class OfficeHours:
         raise ValueError("office hours with no open day")
 
 
+@dataclass(frozen=True)
+class QuietHours:
+    """When the assistant never writes first (reminders), in Brussels wall time: "21:00-08:00"; "" for never."""
+
+    starts: time | None = None
+    ends: time | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> QuietHours:
+        if not spec.strip():
+            return cls()
+        try:
+            starts, ends = (time.fromisoformat(part.strip()) for part in spec.split("-"))
+        except ValueError as error:
+            raise ValueError(f"quiet hours {spec!r}: expected e.g. '21:00-08:00', or nothing for none") from error
+        if starts == ends:
+            raise ValueError(f"quiet hours {spec!r}: the start and the end are the same")
+        return cls(starts, ends)
+
+    def contains(self, moment: datetime, zone: ZoneInfo) -> bool:
+        if self.starts is None or self.ends is None:
+            return False
+        clock = moment.astimezone(zone).time()
+        if self.starts < self.ends:
+            return self.starts <= clock < self.ends
+        return clock >= self.starts or clock < self.ends  # across midnight
+
+
 class Settings(BaseSettings):
     """Configuration of every process; see the table in the README."""
 
@@ -111,6 +139,9 @@ class Settings(BaseSettings):
     # When caseworkers answer (Brussels time): what a young person handed over to a person is told about the wait.
     office_hours: str = Field("mon-fri 09:00-17:00", alias="OFFICE_HOURS")
 
+    # When no reminder goes out (Brussels time); one due then waits for the end. Empty: no quiet hours.
+    quiet_hours: str = Field("21:00-08:00", alias="QUIET_HOURS")
+
     timezone: str = Field(TIMEZONE, alias="TZ")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 
@@ -123,6 +154,12 @@ class Settings(BaseSettings):
     @classmethod
     def _office_hours(cls, value: str) -> str:
         OfficeHours.parse(value)  # a clear error at start-up rather than at the first handoff
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value)
         return value
 
     @model_validator(mode="after")
@@ -159,6 +196,10 @@ class Settings(BaseSettings):
     @property
     def hours(self) -> OfficeHours:
         return OfficeHours.parse(self.office_hours, self.timezone)
+
+    @property
+    def quiet(self) -> QuietHours:
+        return QuietHours.parse(self.quiet_hours)
 
     @property
     def rasa_port(self) -> int:

@@ -65,6 +65,8 @@ def start_stack(data: Path, extra_env: dict[str, str] | None = None) -> RunningS
             "BOT_PORT": str(bot_port),
             "RASA_URL": f"http://127.0.0.1:{rasa_port}",
             "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
+            # The stack runs on the real clock: no quiet hours, so a reminder brought forward goes at any hour.
+            "QUIET_HOURS": "",
         }
         | (extra_env or {})
     )

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.settings import LANGUAGES, ROOT
+from bot.settings import LANGUAGES, ROOT, get_settings
 
 KNOWLEDGE = ROOT / "knowledge"
 
@@ -300,8 +300,6 @@ def load_knowledge(folder: Path = KNOWLEDGE) -> Knowledge:
 @lru_cache
 def knowledge() -> Knowledge:
     """The knowledge in KNOWLEDGE_DIR (knowledge/ by default), read once per process on first use."""
-    from bot.settings import get_settings
-
     return load_knowledge(get_settings().knowledge_dir)
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from bot.knowledge import SHORT_ID, Checked, Knowledge, KnowledgeError, Strict, knowledge, parse_file
+from bot.settings import TIMEZONE, get_settings
 
 Mode = Literal["in_person", "phone", "video"]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -124,7 +125,7 @@ def parse_key(key: str) -> tuple[str, datetime] | None:
 class Agendas:
     """Every organisation's agenda, with the slots they open in a time zone."""
 
-    def __init__(self, file: AgendasFile, timezone: str = "Europe/Brussels") -> None:
+    def __init__(self, file: AgendasFile, timezone: str = TIMEZONE) -> None:
         self.by_organisation = {agenda.organisation: agenda for agenda in file.agendas}
         self.holidays = frozenset(file.holidays)
         self.zone = ZoneInfo(timezone)
@@ -167,7 +168,7 @@ class Agendas:
         ]
 
 
-def load_agendas(folder: Path, known: Knowledge, timezone: str = "Europe/Brussels") -> Agendas:
+def load_agendas(folder: Path, known: Knowledge, timezone: str = TIMEZONE) -> Agendas:
     """Read and check agendas.yml; every organisation must be Actiris or a partner of partners.yml."""
     path = folder / "agendas.yml"
     file: AgendasFile = parse_file(AgendasFile, path)
@@ -189,7 +190,5 @@ def load_agendas(folder: Path, known: Knowledge, timezone: str = "Europe/Brussel
 @lru_cache
 def agendas() -> Agendas:
     """The agendas in KNOWLEDGE_DIR, read once per process on first use."""
-    from bot.settings import get_settings
-
     settings = get_settings()
     return load_agendas(settings.knowledge_dir, knowledge(), settings.timezone)

@@ -2,7 +2,8 @@
 
 The table is the schedule: a reminder is a row with a due time, so a restart loses nothing (the scheduler
 reads what is due) and a second gateway cannot send it twice (taking a reminder is one conditional UPDATE,
-in the same transaction that puts its message in the outbox). Nothing goes out between 21:00 and 08:00.
+in the same transaction that puts its message in the outbox). Nothing goes out in the quiet hours
+(QUIET_HOURS: 21:00-08:00 unless set).
 """
 
 from __future__ import annotations
@@ -27,19 +28,23 @@ from bot.models import (
 )
 from bot.services import appointment_texts as texts
 from bot.services.messages import Button, Reply, Template, enqueue
+from bot.settings import QuietHours, get_settings
 
 log = logging.getLogger(__name__)
 
-QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)  # never a reminder in between (Brussels time)
 FOLLOW_UP_AFTER = timedelta(hours=2)
 FOLLOW_UP_AT = time(10, 0)  # the next morning, when the appointment ended late
 TOO_LATE = timedelta(minutes=15)  # a reminder this close to the start is no use any more
 FOLLOW_UP_UNTIL = timedelta(days=3)
 
 
+def quiet_hours() -> QuietHours:
+    """The operator's quiet hours (QUIET_HOURS, 21:00-08:00 unless set), read when used."""
+    return get_settings().quiet
+
+
 def quiet(moment: datetime, zone: ZoneInfo) -> bool:
-    clock = moment.astimezone(zone).time()
-    return clock >= QUIET_FROM or clock < QUIET_UNTIL
+    return quiet_hours().contains(moment, zone)
 
 
 def _at(moment: datetime, clock: time, zone: ZoneInfo) -> datetime:
@@ -53,19 +58,22 @@ def schedule(starts_at: datetime, ends_at: datetime, zone: ZoneInfo, now: dateti
     planned: dict[ReminderKind, datetime] = {}
     # The day before at the same clock time (wall clock: right across a daylight-saving change).
     day_before = (local_start.replace(tzinfo=None) - timedelta(days=1)).replace(tzinfo=zone).astimezone(UTC)
-    if quiet(day_before, zone):
-        evening = _at(day_before, time(20, 0), zone)
-        day_before = evening if day_before.astimezone(zone).time() >= QUIET_FROM else _at(day_before, QUIET_UNTIL, zone)
+    hours = quiet_hours()
+    if hours.starts and hours.ends and hours.contains(day_before, zone):
+        # in the evening: an hour before the quiet hours start; in the night or early morning: when they end
+        evening = _at(day_before, hours.starts, zone) - timedelta(hours=1)
+        late = day_before.astimezone(zone).time() >= hours.starts
+        day_before = evening if late else _at(day_before, hours.ends, zone)
     if day_before > now:
         planned[ReminderKind.DAY_BEFORE] = day_before
     two_hours = starts_at - timedelta(hours=2)
-    if quiet(two_hours, zone):
-        two_hours = _at(starts_at, QUIET_UNTIL, zone)  # an early appointment: at 08:00, if still in time
+    if hours.ends and hours.contains(two_hours, zone):
+        two_hours = _at(starts_at, hours.ends, zone)  # an early appointment: when the quiet hours end, if in time
     if now < two_hours <= starts_at - timedelta(minutes=30):
         planned[ReminderKind.TWO_HOURS] = two_hours
     follow_up = ends_at + FOLLOW_UP_AFTER
-    if quiet(follow_up, zone):
-        next_day = follow_up.astimezone(zone).date() + timedelta(days=follow_up.astimezone(zone).time() >= QUIET_FROM)
+    if hours.starts and hours.contains(follow_up, zone):
+        next_day = follow_up.astimezone(zone).date() + timedelta(days=follow_up.astimezone(zone).time() >= hours.starts)
         follow_up = datetime.combine(next_day, FOLLOW_UP_AT, tzinfo=zone).astimezone(UTC)
     planned[ReminderKind.FOLLOW_UP] = follow_up
     return planned
@@ -138,8 +146,9 @@ def send(session: Session, reminder_id: int, agendas: Agendas, now: datetime) ->
     if reminder is None or reminder.status != ReminderStatus.PENDING:
         return None
     appointment, zone = reminder.appointment, agendas.zone
-    if quiet(now, zone):  # the gateway was down at the time: wait for the morning, then see if it is still of use
-        morning = _at(now, QUIET_UNTIL, zone)
+    hours = quiet_hours()
+    if hours.ends and hours.contains(now, zone):  # due in the quiet hours: wait for their end, then see if still of use
+        morning = _at(now, hours.ends, zone)
         reminder.due_at = morning if morning > now else morning + timedelta(days=1)
         return None
     skip = None

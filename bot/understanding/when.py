@@ -27,6 +27,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+from bot.settings import TIMEZONE
+
 Part = Literal["morning", "afternoon", "evening"]
 Problem = Literal["past", "impossible", "unclear"]
 
@@ -118,7 +120,7 @@ _UNITS = (  # a number followed by one of these is neither an hour nor a day of 
     r"veces|سنه|سنوات|عام|يوم|ايام|شهر|اشهر|دقيقه|دقائق|درهم|اورو"
 )
 _PART_END: dict[Part, int] = {"morning": 12, "afternoon": 18, "evening": 24}
-_BRUSSELS = ZoneInfo("Europe/Brussels")
+_BRUSSELS = ZoneInfo(TIMEZONE)
 _T = TypeVar("_T")
 
 _DIGITS = {ord(c): str(i % 10) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹")}
@@ -398,7 +400,7 @@ def _resolve(f: _Found, now: datetime) -> When | None:
 
 
 def understand(text: str, now: datetime) -> When | None:
-    """What `text` says about a day and a time, relative to `now` (an aware datetime in Europe/Brussels); None when it says nothing about when."""  # noqa: E501
+    """What `text` says about a day and a time, relative to `now` (an aware datetime; read in the programme's time zone); None when it says nothing about when."""  # noqa: E501
     now = now.astimezone(_BRUSSELS) if now.tzinfo is not None else now
     normalised = _normalise(text)
     words = set(normalised.split())

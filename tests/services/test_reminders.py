@@ -17,6 +17,7 @@ from bot.knowledge.agendas import Agendas, load_agendas
 from bot.models import Appointment, Consent, Message, Reminder, ReminderKind, ReminderStatus
 from bot.services import appointments, reminders, users
 from bot.services.profile import erase, opt_out
+from bot.settings import QuietHours, Settings
 from tests.factories import make_user
 from tests.services.test_appointments import AGENDAS
 
@@ -68,6 +69,36 @@ def test_when_reminders_are_due(start: datetime, length: int, now: datetime, exp
     planned = reminders.schedule(start, start + timedelta(minutes=length), BRUSSELS, now)
     assert {kind.value: brussels(due) for kind, due in planned.items()} == expected
     assert not any(reminders.quiet(due, BRUSSELS) for due in planned.values())
+
+
+@pytest.mark.parametrize(
+    ("spec", "start", "expected"),
+    [
+        # Quiet from 22:00 to 07:00: 07:00 is allowed two hours before a 09:00 appointment.
+        ("22:00-07:00", at(2026, 12, 2, 9, 0), {
+            "day_before": "Tue 01/12 09:00", "two_hours": "Wed 02/12 07:00", "follow_up": "Wed 02/12 11:45"}),
+        # Quiet from 19:00: a day-before reminder at 19:30 comes an hour before, at 18:00.
+        ("19:00-08:00", at(2026, 12, 2, 19, 30), {
+            "day_before": "Tue 01/12 18:00", "two_hours": "Wed 02/12 17:30", "follow_up": "Thu 03/12 10:00"}),
+        # No quiet hours (QUIET_HOURS empty): every reminder at its own time.
+        ("", at(2026, 12, 2, 9, 0), {
+            "day_before": "Tue 01/12 09:00", "two_hours": "Wed 02/12 07:00", "follow_up": "Wed 02/12 11:45"}),
+    ],
+)  # fmt: skip
+def test_the_quiet_hours_are_the_operators(
+    monkeypatch: pytest.MonkeyPatch, spec: str, start: datetime, expected: dict[str, str]
+) -> None:
+    monkeypatch.setattr(reminders, "quiet_hours", lambda: QuietHours.parse(spec))
+    planned = reminders.schedule(start, start + timedelta(minutes=45), BRUSSELS, at(2026, 11, 26, 10))
+    assert {kind.value: brussels(due) for kind, due in planned.items()} == expected
+    assert not any(reminders.quiet(due, BRUSSELS) for due in planned.values())
+
+
+@pytest.mark.parametrize("spec", ["21:00", "21h-8h", "08:00-08:00", "late-early"])
+def test_quiet_hours_that_cannot_be_read_stop_the_start(monkeypatch: pytest.MonkeyPatch, spec: str) -> None:
+    monkeypatch.setenv("QUIET_HOURS", spec)
+    with pytest.raises(ValueError, match="quiet hours"):
+        Settings()
 
 
 def test_never_between_nine_in_the_evening_and_eight_in_the_morning() -> None:
