@@ -1,18 +1,24 @@
-"""What the actions share with the gateway: the application database, opened on first use (not at import)."""
+"""What every action uses: the application database (opened on first use, not at import), the clock, texts and
+buttons in the young person's language, and what the latest message says."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work
+from bot.i18n import catalog
 from bot.models import User
 from bot.services import users
 from bot.settings import DEFAULT_LANGUAGE, LANGUAGES, get_settings
+
+Buttons = list[dict[str, str]]
 
 
 @lru_cache
@@ -32,11 +38,40 @@ def user_of(tracker: Tracker) -> Iterator[tuple[Session, User | None]]:
         yield session, user
 
 
+def now() -> datetime:
+    """The time now (UTC); the tests stop it where an action module imported it."""
+    return datetime.now(UTC)
+
+
+def t(key: str, language: str, /, **values: object) -> str:
+    """A text of the locale files in the young person's language."""
+    return catalog().text(key, language, **values)
+
+
+def payload(intent: str, /, *, spaced: bool = False, **entities: str) -> str:
+    """A button payload, `/intent{"entity":"value"}`: compact, as Telegram allows 64 bytes of callback data.
+
+    `spaced` keeps the form the partner and Actiris buttons have always had (`{"partner": "jes"}`, as in the domain
+    files); both forms fit and Rasa reads them alike.
+    """
+    if not entities:
+        return f"/{intent}"
+    return f"/{intent}{json.dumps(entities, separators=(', ', ': ') if spaced else (',', ':'))}"
+
+
 def latest_entity(tracker: Tracker, entity: str, allowed: tuple[str, ...]) -> str | None:
     """The latest message's value for `entity`, if it is one we know."""
     for value in tracker.get_latest_entity_values(entity):
         if isinstance(value, str) and value.lower() in allowed:
             return value.lower()
+    return None
+
+
+def latest_value(tracker: Tracker, entity: str) -> str | None:
+    """The latest message's value for `entity`, whatever it is (ids and slot keys travel in buttons)."""
+    for value in tracker.get_latest_entity_values(entity):
+        if isinstance(value, str) and value:
+            return value
     return None
 
 

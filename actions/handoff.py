@@ -8,7 +8,6 @@ unknown (`rasa shell`), they still get something useful: how to reach Actiris di
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -16,26 +15,19 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 
-from actions.deps import language_of, latest_intent, said_before_latest, user_of
-from actions.first_contact import ActionAnswerYesNo
+from actions.deps import language_of, latest_intent, now, said_before_latest, t, user_of
+from actions.first_contact import answer_yes_no
 from actions.smalltalk import OFFER_HUMAN
 from bot.knowledge import knowledge
 from bot.services import appointment_texts as texts
 from bot.services import handoff, users
-from bot.services.handoff import Reason, Wait
+from bot.services.handoff import Reason
+from bot.services.waiting import Wait, expected_wait
 from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHANNEL = "web"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def t(key: str, language: str, /, **values: object) -> str:
-    return texts.t(key, language, **values)
 
 
 def _latest_user_event(tracker: Tracker) -> dict[str, Any]:
@@ -88,7 +80,7 @@ def hand_over(tracker: Tracker, reason: Reason) -> tuple[bool, Wait] | None:
         conversation = users.current_conversation(session, user, channel_of(tracker))
         already = handoff.with_people(conversation)
         handoff.request(session, conversation, reason, now=moment)
-        wait = handoff.expected_wait(session, get_settings().hours, moment)
+        wait = expected_wait(session, get_settings().hours, moment)
     return already, wait
 
 
@@ -111,7 +103,7 @@ class ActionHandoff(Action):
         language, channel = language_of(tracker), channel_of(tracker)
         offered = after_offer(tracker)
         if latest_intent(tracker) == "affirm" and not offered:  # a yes after "say it another way": no person asked
-            return await ActionAnswerYesNo().run(dispatcher, tracker, domain)
+            return answer_yes_no(dispatcher, tracker)
         outcome = try_hand_over(tracker, Reason.NOT_UNDERSTOOD if offered else Reason.ASKED)
         if outcome is None:
             dispatcher.utter_message(text=unavailable(language))

@@ -6,7 +6,6 @@ files; the gateway passes them through as they are.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -15,23 +14,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.deps import language_of, latest_entity, typed_text, user_of
-from bot.i18n import catalog
+from actions.actiris import actiris_info
+from actions.deps import Buttons, language_of, latest_entity, payload, t, typed_text, user_of
 from bot.knowledge import Partner, knowledge
 from bot.services.eligibility import age_pointer
 from bot.services.partners import FORMATS, PAGE, Match, Result, Search, finder
 from bot.services.profile import GOALS, choose_partner
 from bot.settings import LANGUAGES
-
-Buttons = list[dict[str, str]]
-
-
-def t(key: str, language: str, /, **values: Any) -> str:
-    return catalog().text(key, language, **values)
-
-
-def payload(intent: str, **entities: str) -> str:
-    return f"/{intent}{json.dumps(entities)}" if entities else f"/{intent}"
 
 
 def language_names(codes: Sequence[str], language: str) -> str:
@@ -111,10 +100,16 @@ def show(dispatcher: CollectingDispatcher, result: Result, offset: int, language
     for match in page:
         ident, name = match.partner.id, match.partner.name
         buttons.append(
-            {"title": t("buttons.details", language, name=name), "payload": payload("ask_partner_info", partner=ident)}
+            {
+                "title": t("buttons.details", language, name=name),
+                "payload": payload("ask_partner_info", spaced=True, partner=ident),
+            }
         )
         buttons.append(
-            {"title": t("buttons.contact", language, name=name), "payload": payload("choose_partner", partner=ident)}
+            {
+                "title": t("buttons.contact", language, name=name),
+                "payload": payload("choose_partner", spaced=True, partner=ident),
+            }
         )
     shown = offset + len(page)
     if shown < len(result.matches):
@@ -125,7 +120,7 @@ def show(dispatcher: CollectingDispatcher, result: Result, offset: int, language
         dispatcher.utter_message(
             text=t("finder.services", language),
             buttons=[
-                {"title": s.name(language), "payload": payload("ask_actiris_info", actiris_topic=s.id)}
+                {"title": s.name(language), "payload": payload("ask_actiris_info", spaced=True, actiris_topic=s.id)}
                 for s in services
             ],
         )
@@ -152,6 +147,18 @@ def search_of(tracker: Tracker, language: str) -> Search:
     return replace(search, **found)
 
 
+def find_partner(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Answer a search with at most three partners, each with why it fits, and buttons for the next steps."""
+    language = language_of(tracker)
+    search = search_of(tracker, language)
+    if search.partner and not (search.language or search.commune or search.format):
+        # "jes c pres de chez moi?": a search that names one partner is about that partner
+        return partner_details(dispatcher, tracker)
+    result = finder().find(search)
+    shown = show(dispatcher, result, 0, language, first=True)
+    return [SlotSet("partner_search", {**search.as_slot(), "shown": shown}), SlotSet("commune", search.commune)]
+
+
 class ActionFindPartner(Action):
     """Answer a search with at most three partners, each with why it fits, and buttons for the next steps."""
 
@@ -159,14 +166,7 @@ class ActionFindPartner(Action):
         return "action_find_partner"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        language = language_of(tracker)
-        search = search_of(tracker, language)
-        if search.partner and not (search.language or search.commune or search.format):
-            # "jes c pres de chez moi?": a search that names one partner is about that partner
-            return await ActionPartnerDetails().run(dispatcher, tracker, domain)
-        result = finder().find(search)
-        shown = show(dispatcher, result, 0, language, first=True)
-        return [SlotSet("partner_search", {**search.as_slot(), "shown": shown}), SlotSet("commune", search.commune)]
+        return find_partner(dispatcher, tracker)
 
 
 class ActionMorePartners(Action):
@@ -179,7 +179,7 @@ class ActionMorePartners(Action):
         language = language_of(tracker)
         previous = tracker.get_slot("partner_search")
         if not isinstance(previous, dict):
-            return await ActionFindPartner().run(dispatcher, tracker, domain)
+            return find_partner(dispatcher, tracker)
         search = Search.from_slot(previous)
         result = finder().find(search)
         offset = int(previous.get("shown") or PAGE)
@@ -210,17 +210,49 @@ def partner_in(tracker: Tracker, slot_fallback: str | None = "partner") -> Partn
 def ask_which(dispatcher: CollectingDispatcher, language: str, intent: str) -> None:
     """Every NEET partner as a button, and the self-employment partners behind one more."""
     buttons: Buttons = [
-        {"title": p.name, "payload": payload(intent, partner=p.id)}
+        {"title": p.name, "payload": payload(intent, spaced=True, partner=p.id)}
         for p in knowledge().partners.values()
         if p.programme == "neet"
     ]
     buttons.append(
         {
             "title": t("buttons.self_employment_partners", language),
-            "payload": payload("find_partner", goal="self_employment"),
+            "payload": payload("find_partner", spaced=True, goal="self_employment"),
         }
     )
     dispatcher.utter_message(text=t("finder.which", language), buttons=buttons)
+
+
+def partner_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Address, languages, format and what they do; Actiris questions get the Actiris answer."""
+    language = language_of(tracker)
+    if latest_entity(tracker, "partner", ("actiris",)):
+        return actiris_info(dispatcher, tracker)
+    partner = partner_in(tracker)
+    if partner is None:
+        ask_which(dispatcher, language, "ask_partner_info")
+        return []
+    dispatcher.utter_message(
+        text=t(
+            "partner.details",
+            language,
+            name=partner.name,
+            place=place(partner, language),
+            languages=language_names(partner.languages, language)
+            if partner.languages
+            else t("partner.languages_unknown", language),
+            formats=formats_text(partner.formats, language),
+            description=partner.description(language),
+        ),
+        buttons=[
+            {
+                "title": t("buttons.choose", language, name=partner.name),
+                "payload": payload("choose_partner", spaced=True, partner=partner.id),
+            },
+            {"title": t("buttons.other_partners", language), "payload": payload("find_partner")},
+        ],
+    )
+    return [SlotSet("partner", partner.id)]
 
 
 class ActionPartnerDetails(Action):
@@ -230,36 +262,7 @@ class ActionPartnerDetails(Action):
         return "action_partner_details"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        language = language_of(tracker)
-        if latest_entity(tracker, "partner", ("actiris",)):
-            from actions.actiris import ActionActirisInfo
-
-            return await ActionActirisInfo().run(dispatcher, tracker, domain)
-        partner = partner_in(tracker)
-        if partner is None:
-            ask_which(dispatcher, language, "ask_partner_info")
-            return []
-        dispatcher.utter_message(
-            text=t(
-                "partner.details",
-                language,
-                name=partner.name,
-                place=place(partner, language),
-                languages=language_names(partner.languages, language)
-                if partner.languages
-                else t("partner.languages_unknown", language),
-                formats=formats_text(partner.formats, language),
-                description=partner.description(language),
-            ),
-            buttons=[
-                {
-                    "title": t("buttons.choose", language, name=partner.name),
-                    "payload": payload("choose_partner", partner=partner.id),
-                },
-                {"title": t("buttons.other_partners", language), "payload": payload("find_partner")},
-            ],
-        )
-        return [SlotSet("partner", partner.id)]
+        return partner_details(dispatcher, tracker)
 
 
 class ActionChoosePartner(Action):

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.appointments import ActionBookAppointment, booking_in_progress
+from actions.booking import book_appointment, booking_in_progress
 
 NOT_UNDERSTOOD = ("nlu_fallback", "gibberish")
 # Offers a person, then the main choices; action_handoff recognises it to record why the person was asked for.
@@ -35,7 +35,7 @@ class ActionFallback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         if booking_in_progress(tracker):  # "jeudi vers 3h" the model did not place: an answer to the times offered
-            return await ActionBookAppointment().run(dispatcher, tracker, domain)
+            return book_appointment(dispatcher, tracker)
         if misunderstood_in_a_row(tracker) >= 2:  # "Yes, a person" first, then the menu (domain/smalltalk.yml)
             dispatcher.utter_message(response=OFFER_HUMAN)
         else:

@@ -1,4 +1,8 @@
-"""The gateway: web chat, channel webhooks and health, with the responder and outbox workers, in one ASGI app."""
+"""The gateway: web chat, channel webhooks and health, with the responder and outbox workers, in one ASGI app.
+
+The wiring: `create_app` builds everything at start-up and installs it once as the typed gateway state
+(bot.pipeline.state.Gateway), which the channels and the inbox read through its dependencies.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,22 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from bot import inbox
-from bot.channels import telegram, webchat, whatsapp
+from bot.channels import calendar, telegram, webchat, whatsapp
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.i18n import catalog
 from bot.knowledge import knowledge
 from bot.knowledge.agendas import load_agendas
+from bot.knowledge.nudges import load_campaigns
 from bot.pipeline.delivery import Channel
 from bot.pipeline.dialogue import Dialogue, Responder
 from bot.pipeline.rasa_client import RasaClient, action_server_up
 from bot.pipeline.scheduler import Clock, Scheduler, system_clock
 from bot.pipeline.sender import OutboxWorker
-from bot.services import calendar, outbox
+from bot.pipeline.state import Gateway, GatewayDep, install
+from bot.services import outbox
 from bot.settings import Settings, get_settings
 from bot.understanding.language import build_resolver
 
@@ -41,9 +47,10 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
         http = httpx.AsyncClient(timeout=15)
         texts = catalog()
-        dialogue = Dialogue(sessions, rasa, build_resolver(), texts, action_server_url=settings.action_server_url)
-        app.state.settings, app.state.engine, app.state.rasa, app.state.dialogue = settings, engine, rasa, dialogue
-        app.state.sessions = sessions
+        campaigns = load_campaigns(settings.knowledge_dir, texts, settings.timezone)  # nudges
+        dialogue = Dialogue(
+            sessions, rasa, build_resolver(), texts, action_server_url=settings.action_server_url, campaigns=campaigns
+        )
         with unit_of_work(sessions) as session:
             answering, sending = outbox.recover(session)
         if answering or sending:
@@ -69,21 +76,32 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                 templates={
                     "reminder": settings.whatsapp_reminder_template,
                     "caseworker": settings.whatsapp_caseworker_template,
+                    **campaigns.templates(),  # a nudge's template is named in nudges.yml as approved at Meta
                 },
                 public_url=settings.public_url,
                 per_second=settings.whatsapp_max_per_second,
             )
-        app.state.telegram = bot
         responder, sender = Responder(dialogue), OutboxWorker(sessions, channels)
-        app.state.wake_outbox = sender.wake  # a caseworker's answer leaves at once
         scheduler = Scheduler(
             sessions,
             load_agendas(settings.knowledge_dir, knowledge(), settings.timezone),
             clock=clock,
             interval=settings.scheduler_interval,
             on_sent=sender.wake,
+            campaigns=campaigns,
         )
-        app.state.scheduler = scheduler
+        gateway = Gateway(
+            settings=settings,
+            sessions=sessions,
+            engine=engine,
+            rasa=rasa,
+            dialogue=dialogue,
+            telegram=bot,
+            channels=channels,
+            scheduler=scheduler,
+            wake_outbox=sender.wake,  # a caseworker's answer leaves at once
+        )
+        install(app, gateway)  # once per start, before any request (served only after the lifespan yields)
         responder.start()
         sender.start()
         scheduler.start()
@@ -119,22 +137,25 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     app.include_router(telegram.router)
     app.include_router(whatsapp.router)
     app.include_router(calendar.router)
-    app.include_router(inbox.pages.router)
-    app.include_router(inbox.api.router)
+    inbox.install(app)
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
+    async def healthz(gateway: GatewayDep) -> JSONResponse:
         """200 once the gateway, its database, Rasa and the action server all answer; 503 otherwise."""
-        checks = {"gateway": True, "database": _database_ok(app), "rasa": await app.state.rasa.ready()}
+        rasa_ready = gateway.rasa is not None and await gateway.rasa.ready()
+        checks = {"gateway": True, "database": _database_ok(gateway.engine), "rasa": rasa_ready}
         checks["action_server"] = await action_server_up(settings.action_server_url)
         return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
 
     return app
 
 
-def _database_ok(app: FastAPI) -> bool:
+def _database_ok(engine: Engine | None) -> bool:
+    """Whether the database answers a trivial query."""
+    if engine is None:
+        return False
     try:
-        with app.state.engine.connect() as connection:
+        with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return True
     except Exception:  # any failure means "not healthy", reported as such

@@ -1,16 +1,27 @@
-"""Factories for rows the tests need, written through the same services the application uses, and the reading
-back of what the application wrote."""
+"""Factories for rows the tests need, written through the same services the application uses, the reading
+back of what the application wrote, and the `cheap_hashing` fixture (importing it into a test module or a
+conftest turns it on there)."""
 
 from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import SessionFactory, unit_of_work
-from bot.models import Consent, Direction, LanguageSource, Message, User
-from bot.services import users
+from bot.models import Account, Consent, Direction, LanguageSource, Message, Organisation, Role, User
+from bot.services import accounts, users
+
+PASSWORD = "a long password!"  # the password of the accounts made here
+CHEAP_SCRYPT_N = 2**10  # password hashing at a cost tests can afford
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap password hashing where this is imported: the cost is not what these tests are about."""
+    monkeypatch.setattr(accounts, "SCRYPT_N", CHEAP_SCRYPT_N)
 
 
 def make_user(
@@ -28,6 +39,24 @@ def make_user(
     user.language_source = language_source
     session.flush()
     return user
+
+
+def make_organisation(session: Session, key: str | None = None) -> Organisation:
+    """An organisation with an inbox team ("Team <key>"); a fresh random key by default."""
+    key = key or f"org_{uuid.uuid4().hex[:8]}"
+    return accounts.create_organisation(session, f"Team {key}", key)
+
+
+def make_account(
+    session: Session,
+    role: Role = Role.COORDINATOR,
+    organisation: Organisation | None = None,
+    *,
+    name: str | None = None,
+    password: str = PASSWORD,
+) -> Account:
+    """An inbox account with a fresh random email."""
+    return accounts.create_account(session, f"{uuid.uuid4().hex[:8]}@example.org", password, role, organisation, name)
 
 
 def messages_of(sessions: SessionFactory, direction: Direction, conversation_id: int | None = None) -> list[Message]:

@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, field_validator
 
 from bot.db import unit_of_work
-from bot.pipeline.dialogue import Dialogue, Inbound
+from bot.pipeline.dialogue import Inbound
+from bot.pipeline.state import DialogueDep
 from bot.services import messages, outbox
 from bot.settings import LANGUAGES
 
@@ -59,11 +60,6 @@ class WebMessageOut(BaseModel):
     duplicate: bool
 
 
-def get_dialogue(request: Request) -> Dialogue:
-    dialogue: Dialogue = request.app.state.dialogue
-    return dialogue
-
-
 def to_out(reply: messages.Reply) -> ReplyOut:
     return ReplyOut(
         id=reply.id,
@@ -76,9 +72,9 @@ def to_out(reply: messages.Reply) -> ReplyOut:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def page(request: Request) -> HTMLResponse:
+async def page(dialogue: DialogueDep) -> HTMLResponse:
     """The chat page, with its few interface texts in every language."""
-    texts = request.app.state.dialogue.texts
+    texts = dialogue.texts
     interface = {
         language: {
             key: texts.text(f"webchat.{key}", language) for key in ("title", "placeholder", "send", "bot_notice")
@@ -91,7 +87,7 @@ async def page(request: Request) -> HTMLResponse:
 
 
 @router.post("/webchat/api/messages")
-async def post_message(body: WebMessageIn, dialogue: Annotated[Dialogue, Depends(get_dialogue)]) -> WebMessageOut:
+async def post_message(body: WebMessageIn, dialogue: DialogueDep) -> WebMessageOut:
     """Answer one message from the page; posting the same message id again returns the same replies."""
     if not (body.text and body.text.strip()) and not body.payload:
         raise HTTPException(status_code=422, detail="a message needs a text or a payload")
@@ -110,7 +106,7 @@ async def post_message(body: WebMessageIn, dialogue: Annotated[Dialogue, Depends
 @router.get("/webchat/api/messages")
 async def later_messages(
     client_id: Annotated[str, Query(min_length=8, max_length=64, pattern=ID.pattern)],
-    dialogue: Annotated[Dialogue, Depends(get_dialogue)],
+    dialogue: DialogueDep,
 ) -> WebMessageOut:
     """What was written to this page since its last question (an answer after an outage, a caseworker's reply)."""
     with unit_of_work(dialogue.sessions) as session:

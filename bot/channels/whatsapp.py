@@ -15,7 +15,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -26,17 +26,18 @@ from bot.db import unit_of_work
 from bot.i18n import Catalog
 from bot.models import InboundKind, utcnow
 from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
-from bot.pipeline.dialogue import Dialogue, Inbound
+from bot.pipeline.dialogue import Inbound
+from bot.pipeline.state import DialogueDep, GatewayDep
 from bot.services import outbox
 from bot.services.messages import Button, Reply
 from bot.services.outbox import Outgoing
+from bot.settings import DEFAULT_LANGUAGE
 
 CHANNEL = "whatsapp"
 WEBHOOK_PATH = "/webhooks/whatsapp"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 SIGNATURE = re.compile(r"^sha256=([0-9a-fA-F]{64})$")
 MAX_BODY = 3_000_000  # Meta batches at most a few hundred kB; anything bigger is not Meta
-WINDOW = timedelta(hours=24)
 # WhatsApp's limits for interactive messages (characters).
 TEXT_MAX = 4096
 BUTTONS_MAX, BUTTON_TITLE_MAX, BUTTON_BODY_MAX, BUTTON_ID_MAX = 3, 20, 1024, 256
@@ -156,9 +157,9 @@ router = APIRouter()
 
 
 @router.get(WEBHOOK_PATH, include_in_schema=False)
-async def verify(request: Request) -> Response:
+async def verify(request: Request, gateway: GatewayDep) -> Response:
     """Meta's subscription check: echo the challenge when the verify token is ours."""
-    settings = request.app.state.settings
+    settings = gateway.settings
     if not settings.whatsapp_enabled:
         return Response(status_code=404)
     params = request.query_params
@@ -174,9 +175,9 @@ async def verify(request: Request) -> Response:
 
 
 @router.post(WEBHOOK_PATH, include_in_schema=False)
-async def webhook(request: Request) -> Response:
+async def webhook(request: Request, gateway: GatewayDep, dialogue: DialogueDep) -> Response:
     """Meta's deliveries: nothing is read or stored unless the signature is right."""
-    settings = request.app.state.settings
+    settings = gateway.settings
     if not settings.whatsapp_enabled:
         return Response(status_code=404)
     body = await request.body()
@@ -194,7 +195,6 @@ async def webhook(request: Request) -> Response:
     if not isinstance(data, dict):
         return Response(status_code=400)
     messages, statuses = parse(data, settings.whatsapp_phone_number_id)
-    dialogue: Dialogue = request.app.state.dialogue
     for inbound in messages:
         await dialogue.accept(inbound)
     if statuses:
@@ -290,7 +290,7 @@ class WhatsAppChannel:
         now = now or utcnow()
         opened = outgoing.last_inbound_at
         reply = outgoing.reply
-        if opened is not None and now - opened < WINDOW:
+        if outbox.window_open(opened, now):
             parts = render(reply, self.texts)
             if reply.attachment and self.public_url:  # Meta fetches the file from the gateway
                 link = {"link": self.public_url + reply.attachment.url, "filename": reply.attachment.filename}
@@ -303,7 +303,7 @@ class WhatsAppChannel:
             return Prepared(hold="outside the 24-hour window and no template configured: held until they write")
         if outgoing.template_sent_at is not None and (opened is None or outgoing.template_sent_at > opened):
             return Prepared(hold="outside the 24-hour window, template already sent: held until they write")
-        language = self.template_languages.get(outgoing.reply.language, outgoing.reply.language or "fr")
+        language = self.template_languages.get(outgoing.reply.language, outgoing.reply.language or DEFAULT_LANGUAGE)
         template = {"type": "template", "template": {"name": self.template_name, "language": {"code": language}}}
         return Prepared(
             hold=f"outside the 24-hour window: template {self.template_name!r} sent, held until they write",
@@ -313,7 +313,7 @@ class WhatsAppChannel:
     def _template(self, reply: Reply) -> dict[str, Any]:
         """The reply as its own template: body parameters, and its buttons as the quick replies' payloads."""
         assert reply.template is not None
-        language = self.template_languages.get(reply.language, reply.language or "fr")
+        language = self.template_languages.get(reply.language, reply.language or DEFAULT_LANGUAGE)
         components: list[dict[str, Any]] = [
             {"type": "body", "parameters": [{"type": "text", "text": p} for p in reply.template.params]}
         ]
@@ -359,6 +359,8 @@ def classify(response: httpx.Response) -> DeliveryError:
         return DeliveryError(reason)
     if code == 131047:
         return DeliveryError(reason, window_closed=True)
+    if code == 131050:  # the young person stopped receiving such messages: nothing is sent first any more
+        return DeliveryError(reason, permanent=True, unreachable=True)
     if response.status_code >= 500 or code in (1, 2, 131000, 131016):  # Meta's side: try again later
         return DeliveryError(reason)
     return DeliveryError(reason, permanent=True)

@@ -1,5 +1,19 @@
-"""The caseworker inbox: web pages under /inbox/ and a JSON API under /inbox/api/, behind the same permissions."""
+"""The caseworker inbox: web pages under /inbox/ and a JSON API under /inbox/api/, behind the same permissions.
+
+`install` puts both on an application, with the API's one answer to a move the handoff rules refuse (409). The
+inbox reads the gateway's state through bot.pipeline.state, which the application must have installed.
+"""
+
+from fastapi import FastAPI
 
 from bot.inbox import api, pages
+from bot.services.handoff import HandoffError
 
-__all__ = ["api", "pages"]
+__all__ = ["api", "install", "pages"]
+
+
+def install(app: FastAPI) -> None:
+    """The inbox's pages and API on `app`; a refused move that reaches the app is answered 409 (the API's)."""
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.add_exception_handler(HandoffError, api.refused)

@@ -2,7 +2,9 @@
 
 Authenticate with `Authorization: Bearer nt_...` (a token from `python -m bot accounts token --email ...`).
 Without a valid token: 401. An admin's token: 403. A conversation of another organisation: 404, exactly as
-one that does not exist. A move the handoff rules refuse: 409 with `{"detail": ...}`.
+one that does not exist. A move the handoff rules refuse: 409 with `{"detail": ...}`, from the one handler
+`refused`, which bot.inbox.install registers on the app: the endpoints only say what to do (the refused move
+raises out of the request's unit of work, which rolls it back whole).
 """
 
 from __future__ import annotations
@@ -11,24 +13,15 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.inbox import auth
+from bot.inbox import auth, queries
 from bot.inbox.auth import ApiStaff, Db
-from bot.models import (
-    Appointment,
-    AppointmentStatus,
-    Consent,
-    Conversation,
-    Direction,
-    HandoffStatus,
-    MessageStatus,
-    Organisation,
-)
-from bot.services import accounts, handoff
-from bot.services.handoff import HandoffError
+from bot.models import AppointmentStatus, Consent, Conversation, Direction, HandoffStatus, MessageStatus
+from bot.pipeline.state import GatewayDep
+from bot.services import accounts, handoff, outbox
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 ERRORS: dict[int | str, dict[str, str]] = {
@@ -138,6 +131,7 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def summary(conversation: Conversation) -> ConversationOut:
+    """A conversation as the queues list it."""
     return ConversationOut(
         id=conversation.id,
         status=conversation.handoff_status,
@@ -152,10 +146,9 @@ def summary(conversation: Conversation) -> ConversationOut:
 
 
 def detail(session: Session, conversation: Conversation) -> ConversationDetailOut:
+    """A conversation with its context, its whole history and its notes."""
     user = conversation.user
-    appointments = session.scalars(
-        select(Appointment).where(Appointment.user_id == user.id).order_by(Appointment.starts_at)
-    ).all()
+    appointments = queries.appointments(session, user.id)
     return ConversationDetailOut(
         **summary(conversation).model_dump(),
         context=ContextOut(
@@ -164,7 +157,7 @@ def detail(session: Session, conversation: Conversation) -> ConversationDetailOu
             consent=user.consent,
             opted_out_at=_utc(user.opted_out_at),
             source=user.source,
-            window_closed=handoff.window_closed(conversation),
+            window_closed=outbox.window_closed(conversation),
             appointments=[
                 AppointmentOut(organisation=a.organisation, starts_at=a.starts_at, status=a.status)
                 for a in appointments
@@ -179,17 +172,18 @@ def detail(session: Session, conversation: Conversation) -> ConversationDetailOu
                 created_at=m.created_at,
                 status=m.status,
             )
-            for m in handoff.history(session, conversation)
+            for m in queries.history(session, conversation)
         ],
         notes=[
             NoteOut(id=n.id, author=n.author.email if n.author else None, text=n.text, created_at=n.created_at)
-            for n in handoff.notes(session, conversation)
+            for n in queries.notes(session, conversation)
         ],
     )
 
 
-def refused(error: HandoffError) -> HTTPException:
-    return HTTPException(status_code=409, detail=str(error))
+async def refused(request: Request, error: Exception) -> JSONResponse:
+    """The app's handler of `HandoffError`: 409, with the rule's words as the detail."""
+    return JSONResponse({"detail": str(error)}, status_code=409)
 
 
 # --- endpoints -----------------------------------------------------------------------------------------------------
@@ -206,7 +200,7 @@ def list_conversations(
 ) -> list[ConversationOut]:
     """The conversations the token's account may see (a caseworker: their organisation's; a coordinator: all),
     urgent ones first, then the most recent."""
-    found = handoff.search(session, account, status=status, urgent=urgent, limit=limit, offset=offset)
+    found = queries.search(session, account, status=status, urgent=urgent, limit=limit, offset=offset)
     return [summary(c) for c in found]
 
 
@@ -224,7 +218,7 @@ def get_conversation(conversation_id: int, session: Db, account: ApiStaff) -> Co
 )
 def assign(
     conversation_id: int,
-    request: Request,
+    gateway: GatewayDep,
     background: BackgroundTasks,
     session: Db,
     account: ApiStaff,
@@ -238,12 +232,8 @@ def assign(
         if named is None:
             raise HTTPException(status_code=400, detail=f"no account for {body.email}")
         assignee = named
-    try:
-        with session.begin_nested():
-            handoff.assign(session, conversation, assignee, account)
-    except HandoffError as error:
-        raise refused(error) from None
-    auth.wake_outbox(request, background)  # taking one over from the assistant tells the young person
+    handoff.assign(session, conversation, assignee, account)
+    auth.wake_outbox(gateway, background)  # taking one over from the assistant tells the young person
     return summary(conversation)
 
 
@@ -257,7 +247,7 @@ def assign(
 def send_message(
     conversation_id: int,
     body: MessageIn,
-    request: Request,
+    gateway: GatewayDep,
     background: BackgroundTasks,
     session: Db,
     account: ApiStaff,
@@ -267,14 +257,10 @@ def send_message(
     After WhatsApp's 24-hour window the answer is held (they get the general "an answer is waiting" template and
     the answer when they write back), or with `as_template` sent at once inside the caseworker template."""
     conversation = auth.conversation_for(session, account, conversation_id)
-    if body.as_template and not auth.settings_of(request).whatsapp_caseworker_template:
+    if body.as_template and not gateway.settings.whatsapp_caseworker_template:
         raise HTTPException(status_code=409, detail="no caseworker template is set up (WHATSAPP_CASEWORKER_TEMPLATE)")
-    try:
-        with session.begin_nested():
-            sent = handoff.reply(session, conversation, account, body.text, as_template=body.as_template)
-    except HandoffError as error:
-        raise refused(error) from None
-    auth.wake_outbox(request, background)
+    sent = handoff.reply(session, conversation, account, body.text, as_template=body.as_template)
+    auth.wake_outbox(gateway, background)
     assert sent.id is not None  # stored by messages.enqueue
     return Created(id=sent.id)
 
@@ -286,16 +272,12 @@ def send_message(
     responses=CHANGE_ERRORS,
 )
 def resolve(
-    conversation_id: int, request: Request, background: BackgroundTasks, session: Db, account: ApiStaff
+    conversation_id: int, gateway: GatewayDep, background: BackgroundTasks, session: Db, account: ApiStaff
 ) -> ConversationOut:
     """Give the conversation back to the assistant; the young person is told."""
     conversation = auth.conversation_for(session, account, conversation_id)
-    try:
-        with session.begin_nested():
-            handoff.resolve(session, conversation, account)
-    except HandoffError as error:
-        raise refused(error) from None
-    auth.wake_outbox(request, background)
+    handoff.resolve(session, conversation, account)
+    auth.wake_outbox(gateway, background)
     return summary(conversation)
 
 
@@ -308,22 +290,18 @@ def resolve(
 def transfer(
     conversation_id: int,
     body: TransferIn,
-    request: Request,
+    gateway: GatewayDep,
     background: BackgroundTasks,
     session: Db,
     account: ApiStaff,
 ) -> ConversationOut:
     """Send the conversation, with its whole history, to another organisation's queue, unassigned there."""
     conversation = auth.conversation_for(session, account, conversation_id)
-    target = session.scalars(select(Organisation).where(Organisation.key == body.organisation)).one_or_none()
+    target = queries.organisation_by_key(session, body.organisation)
     if target is None:
         raise HTTPException(status_code=400, detail=f"no organisation with key {body.organisation!r}")
-    try:
-        with session.begin_nested():
-            handoff.transfer(session, conversation, target, account)
-    except HandoffError as error:
-        raise refused(error) from None
-    auth.wake_outbox(request, background)
+    handoff.transfer(session, conversation, target, account)
+    auth.wake_outbox(gateway, background)
     return summary(conversation)
 
 
@@ -337,9 +315,5 @@ def transfer(
 def add_note(conversation_id: int, body: NoteIn, session: Db, account: ApiStaff) -> Created:
     """A note for colleagues; never sent to the young person."""
     conversation = auth.conversation_for(session, account, conversation_id)
-    try:
-        with session.begin_nested():
-            note = handoff.add_note(session, conversation, account, body.text)
-    except HandoffError as error:
-        raise refused(error) from None
+    note = handoff.add_note(session, conversation, account, body.text)
     return Created(id=note.id)

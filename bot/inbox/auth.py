@@ -17,12 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Request
+from fastapi import BackgroundTasks, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from bot.db import unit_of_work
 from bot.models import Account, Conversation, Role
+from bot.pipeline import state
+from bot.pipeline.state import Gateway, GatewayDep
 from bot.services import accounts, handoff
 from bot.settings import Settings
 
@@ -42,9 +44,9 @@ class Signed:
     token: str  # the cookie's value, to sign out
 
 
-def database(request: Request) -> Iterator[Session]:
+def database(gateway: GatewayDep) -> Iterator[Session]:
     """One unit of work per request; with scope="function" it commits before the response leaves."""
-    with unit_of_work(request.app.state.sessions) as session:
+    with unit_of_work(gateway.sessions) as session:
         yield session
 
 
@@ -52,8 +54,8 @@ Db = Annotated[Session, Depends(database, scope="function")]
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    """The gateway's settings, for a page that renders with its request."""
+    return state.of(request.app).settings
 
 
 def secure_cookies(request: Request) -> bool:
@@ -176,12 +178,12 @@ ApiStaff = Annotated[Account, Depends(api_staff)]
 # --- after a change --------------------------------------------------------------------------------------------
 
 
-async def _wake(app: FastAPI) -> None:
-    wake = getattr(app.state, "wake_outbox", None)
-    if wake is not None:
-        wake()
+async def _wake(gateway: Gateway) -> None:
+    """Async, so that it runs on the event loop, where the sender waits."""
+    if gateway.wake_outbox is not None:
+        gateway.wake_outbox()
 
 
-def wake_outbox(request: Request, background: BackgroundTasks) -> None:
+def wake_outbox(gateway: Gateway, background: BackgroundTasks) -> None:
     """Wake the outbox sender once the response (and so the commit) is done: it runs on the event loop."""
-    background.add_task(_wake, request.app)
+    background.add_task(_wake, gateway)

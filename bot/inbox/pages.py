@@ -2,15 +2,15 @@
 
 Server-rendered with Jinja2, autoescaped: whatever a young person wrote is shown as text, never run. The one
 script (static/inbox.js, the only one the Content-Security-Policy allows) polls for new messages and queue rows
-and writes them with textContent. Permissions: see bot.inbox.auth.
+and writes them with textContent. Permissions: see bot.inbox.auth. What the pages read is in bot.inbox.queries,
+how they show it in bot.inbox.display; every change goes through bot.services.handoff.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -19,29 +19,18 @@ from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Requ
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.inbox import auth
+from bot.inbox import auth, display, queries
 from bot.inbox.auth import Admin, AnySigned, Db, Signed, SignedPost, Staff, StaffJson, StaffPost
-from bot.models import (
-    Account,
-    Appointment,
-    Conversation,
-    Direction,
-    InboundKind,
-    Message,
-    Organisation,
-    Role,
-    utcnow,
-)
-from bot.services import accounts, handoff
+from bot.models import Account, Conversation, Organisation, Role, utcnow
+from bot.pipeline import state
+from bot.services import accounts, handoff, outbox
 from bot.services.handoff import HandoffError
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"inbox.js": "text/javascript", "inbox.css": "text/css"}
 PAGE_SIZE = 50
-PREVIEW = 90  # characters of the last message shown in a queue
 LOGIN_CSRF = "inbox_login_csrf"  # before there is a session, the login form's token is double-submitted
 View = Literal["urgent", "waiting", "mine", "all"]
 TABS: dict[str, str] = {"urgent": "Urgent", "waiting": "Waiting", "mine": "Mine", "all": "All"}
@@ -66,45 +55,16 @@ router = APIRouter(prefix="/inbox", include_in_schema=False)
 # --- presentation --------------------------------------------------------------------------------------------------
 
 
-def local(moment: datetime | None, zone: ZoneInfo) -> str:
-    """A stored (UTC) time as Brussels wall time."""
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
-
-
-def waited(since: datetime | None, now: datetime) -> str:
-    """How long a conversation has waited: "12 min", "3 h 5 min", "2 d"."""
-    if since is None:
-        return ""
-    minutes = max(0, int((now - since).total_seconds() // 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 24 * 60:
-        hours, rest = divmod(minutes, 60)
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    return f"{minutes // (24 * 60)} d"
-
-
-def shown_text(message: Message) -> str:
-    """What a message said, or why there is nothing to show."""
-    if message.text is not None:
-        return message.text
-    if message.kind == InboundKind.LOCATION:
-        return "(a location)"
-    return "(not kept)"  # erased for privacy (or a photo, a voice note: never kept)
-
-
 def render(request: Request, name: str, signed: Signed | None, status_code: int = 200, **context: Any) -> Response:
+    """A page from its template, with the security headers every inbox page carries."""
     settings = auth.settings_of(request)
-    context |= {"signed": signed, "zone": ZoneInfo(settings.timezone), "local": local, "tabs": TABS}
+    context |= {"signed": signed, "zone": ZoneInfo(settings.timezone), "local": display.local, "tabs": TABS}
     return templates.TemplateResponse(request, name, context, status_code=status_code, headers=HEADERS)
 
 
 def see_other(url: str) -> RedirectResponse:
+    """After a form: go (GET) to `url`."""
     return RedirectResponse(url, status_code=303)
-
-
-def conversation_url(conversation_id: int) -> str:
-    return f"/inbox/conversations/{conversation_id}"
 
 
 # --- signing in and out ----------------------------------------------------------------------------------------
@@ -179,69 +139,23 @@ def home(session: Db, signed: AnySigned) -> Response:
     """Urgent conversations first when there are any; admins have only the accounts page."""
     if signed.account.role == Role.ADMIN:
         return see_other("/inbox/accounts")
-    urgent = handoff.counts(session, signed.account)["urgent"]
+    urgent = queries.counts(session, signed.account)["urgent"]
     return see_other("/inbox/queue/urgent" if urgent else "/inbox/queue/waiting")
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of a queue, as the page and its refresh show it."""
-
-    id: int
-    url: str
-    urgent: bool
-    flags: list[str]
-    language: str
-    organisation: str
-    channel: str
-    status: str
-    assignee: str
-    waiting: str
-    preview: str
-
-
-def last_inbound(session: Session, conversation_ids: Sequence[int]) -> dict[int, Message]:
-    """The young person's latest message in each conversation: what the queue shows of it."""
-    latest = (
-        select(func.max(Message.id))
-        .where(Message.conversation_id.in_(conversation_ids), Message.direction == Direction.IN)
-        .group_by(Message.conversation_id)
-    )
-    return {m.conversation_id: m for m in session.scalars(select(Message).where(Message.id.in_(latest)))}
-
-
-def queue_rows(session: Session, account: Account, view: str, page: int) -> tuple[list[Row], bool]:
+def queue_rows(session: Session, account: Account, view: str, page: int) -> tuple[list[display.Row], bool]:
     """A page of a queue, and whether there is a next one."""
-    found = handoff.queue(session, account, view, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+    found = queries.queue(session, account, view, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
     shown, now = found[:PAGE_SIZE], utcnow()
-    previews = last_inbound(session, [c.id for c in shown])
-    rows = []
-    for talk in shown:
-        message = previews.get(talk.id)
-        preview = shown_text(message) if message else ""
-        rows.append(
-            Row(
-                id=talk.id,
-                url=conversation_url(talk.id),
-                urgent=talk.urgent,
-                flags=handoff.flags_of(talk),
-                language=talk.user.language or "",
-                organisation=talk.organisation.name if talk.organisation else "",
-                channel=talk.channel,
-                status=talk.handoff_status.value,
-                assignee=talk.assignee.name if talk.assignee else "",
-                waiting=waited(talk.waiting_since, now),
-                preview=preview[:PREVIEW] + ("…" if len(preview) > PREVIEW else ""),
-            )
-        )
-    return rows, len(found) > PAGE_SIZE
+    previews = queries.last_inbound(session, [c.id for c in shown])
+    return [display.row(talk, previews.get(talk.id), now) for talk in shown], len(found) > PAGE_SIZE
 
 
 @router.get("/queue/{view}")
 def queue(request: Request, view: View, session: Db, signed: Staff, page: Annotated[int, Query(ge=1)] = 1) -> Response:
     """One queue: urgent ones first, then the longest waiting."""
     rows, more = queue_rows(session, signed.account, view, page)
-    counts = handoff.counts(session, signed.account)
+    counts = queries.counts(session, signed.account)
     return render(request, "queue.html", signed, view=view, rows=rows, counts=counts, page=page, more=more)
 
 
@@ -249,42 +163,10 @@ def queue(request: Request, view: View, session: Db, signed: Staff, page: Annota
 def queue_refresh(view: View, session: Db, signed: StaffJson, page: Annotated[int, Query(ge=1)] = 1) -> dict[str, Any]:
     """The queue's rows and the tabs' counts, for the page to refresh itself."""
     rows, more = queue_rows(session, signed.account, view, page)
-    return {"rows": [asdict(row) for row in rows], "counts": handoff.counts(session, signed.account), "more": more}
+    return {"rows": [asdict(row) for row in rows], "counts": queries.counts(session, signed.account), "more": more}
 
 
 # --- one conversation ----------------------------------------------------------------------------------------------
-
-
-def message_view(message: Message, zone: ZoneInfo) -> dict[str, Any]:
-    """A message as the page and its polling show it: who, when (Brussels), what."""
-    if message.direction == Direction.IN:
-        who, side = "Young person", "in"
-    elif message.author is not None:
-        who, side = message.author.name, "staff"
-    else:
-        who, side = "Assistant", "out"
-    return {
-        "id": message.id,
-        "who": who,
-        "side": side,
-        "time": local(message.created_at, zone),
-        "text": shown_text(message),
-        "status": message.status.value,
-    }
-
-
-def colleagues(session: Session, conversation: Conversation) -> Sequence[Account]:
-    """Who a conversation can be assigned to: its organisation's caseworkers and the coordinators."""
-    return session.scalars(
-        select(Account)
-        .where(
-            or_(
-                Account.role == Role.COORDINATOR,
-                and_(Account.role == Role.CASEWORKER, Account.organisation_id == conversation.organisation_id),
-            )
-        )
-        .order_by(Account.name, Account.id)
-    ).all()
 
 
 def _conversation_page(
@@ -297,15 +179,11 @@ def _conversation_page(
     status_code: int = 200,
     draft: dict[str, str] | None = None,
 ) -> Response:
-    zone = ZoneInfo(auth.settings_of(request).timezone)
-    history = [message_view(m, zone) for m in handoff.history(session, talk)]
-    organisations = session.scalars(select(Organisation).order_by(Organisation.name)).all()
+    settings = auth.settings_of(request)
+    history = [display.message_view(m, ZoneInfo(settings.timezone)) for m in queries.history(session, talk)]
+    organisations = queries.organisations(session)
     audit = handoff.events(session, talk)
-    people_ids = {e.actor_id for e in audit} | {e.assignee_id for e in audit}
-    people = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(people_ids - {None})))}
-    appointments = session.scalars(
-        select(Appointment).where(Appointment.user_id == talk.user_id).order_by(Appointment.starts_at)
-    ).all()
+    people = queries.accounts_by_id(session, {e.actor_id for e in audit} | {e.assignee_id for e in audit})
     return render(
         request,
         "conversation.html",
@@ -315,17 +193,17 @@ def _conversation_page(
         user=talk.user,
         history=history,
         after=history[-1]["id"] if history else 0,
-        notes=handoff.notes(session, talk),
+        notes=queries.notes(session, talk),
         audit=audit,
         people=people,
         organisations=organisations,
         organisation_names={o.id: o.name for o in organisations},
-        appointments=appointments,
-        colleagues=colleagues(session, talk),
+        appointments=queries.appointments(session, talk.user_id),
+        colleagues=queries.colleagues(session, talk),
         flags=handoff.flags_of(talk),
         with_people=handoff.with_people(talk),
-        window_closed=handoff.window_closed(talk),
-        template_available=bool(auth.settings_of(request).whatsapp_caseworker_template),
+        window_closed=outbox.window_closed(talk),
+        template_available=bool(settings.whatsapp_caseworker_template),
         error=error,
         draft=draft or {},
     )
@@ -346,7 +224,7 @@ def new_messages(
     talk = auth.conversation_for(session, signed.account, conversation_id)
     zone = ZoneInfo(auth.settings_of(request).timezone)
     return {
-        "messages": [message_view(m, zone) for m in handoff.history(session, talk, after)],
+        "messages": [display.message_view(m, zone) for m in queries.history(session, talk, after)],
         "status": talk.handoff_status.value,
     }
 
@@ -366,8 +244,8 @@ def _act(
             action()
     except HandoffError as error:
         return _conversation_page(request, session, signed, talk, error=str(error), status_code=409, draft=draft)
-    auth.wake_outbox(request, background)
-    return see_other(conversation_url(talk.id))
+    auth.wake_outbox(state.of(request.app), background)
+    return see_other(display.conversation_url(talk.id))
 
 
 def _refuse(
@@ -391,7 +269,7 @@ def reply(
     draft = {"text": text}
     if delivery not in ("hold", "template"):
         return _refuse(request, session, signed, talk, "choose how the answer goes", draft)
-    as_template = delivery == "template" and handoff.window_closed(talk)
+    as_template = delivery == "template" and outbox.window_closed(talk)
     if as_template and not auth.settings_of(request).whatsapp_caseworker_template:
         return _refuse(request, session, signed, talk, "no caseworker template is set up: hold the answer", draft)
     return _act(
@@ -490,8 +368,8 @@ def accounts_page(request: Request, session: Db, signed: Admin) -> Response:
         request,
         "accounts.html",
         signed,
-        accounts=session.scalars(select(Account).order_by(Account.role, Account.email)).all(),
-        organisations=session.scalars(select(Organisation).order_by(Organisation.name)).all(),
+        accounts=queries.all_accounts(session),
+        organisations=queries.organisations(session),
         now=utcnow(),
     )
 

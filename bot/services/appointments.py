@@ -4,12 +4,17 @@ A booking takes the lowest free seat of its slot and inserts it under the unique
 seat). Two young people racing for the last seat both try to insert the same key: the database lets one
 through and refuses the other, who is told the slot is gone (SQLite and PostgreSQL alike). Reminders are
 planned, moved and cancelled in the same transaction as the appointment.
+
+Fitting a wish ("tuesday afternoon", "monday at 9") to the free slots gives the slots and how they fit, or why
+none does; the actions choose the sentence.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +24,7 @@ from bot.knowledge.agendas import Agenda, Agendas, Slot
 from bot.models import Appointment, AppointmentStatus, User
 from bot.services import reminders
 from bot.services.consent import may_keep
+from bot.understanding.when import Part, When
 
 
 class BookingRefused(Exception):
@@ -212,3 +218,134 @@ def next_free(slots: list[Slot], after: datetime | None, count: int) -> list[Slo
 def nearest(slots: list[Slot], moment: datetime, count: int) -> list[Slot]:
     """The `count` free slots closest to a wished time, in time order."""
     return sorted(sorted(slots, key=lambda s: abs(s.starts_at - moment))[:count], key=lambda s: s.starts_at)
+
+
+# -- fitting a wish to the free slots --------------------------------------------------------------------------
+
+
+class Fit(StrEnum):
+    """How the free slots offered answer a wish."""
+
+    EXACT = "exact"  # the very time asked for is free
+    AT_TIME = "at_time"  # that time of day, on the days asked (any day when none was)
+    ON_DAY = "on_day"  # the one day asked, in the part of the day asked if any
+    IN_RANGE = "in_range"  # the days asked, in the part of the day asked if any
+    NEAREST = "nearest"  # nothing fits: the closest free slots, and why none fits
+
+
+class Why(StrEnum):
+    """Why no free slot fits what was asked."""
+
+    PAST = "past"
+    TOO_SOON = "too_soon"  # within the agenda's notice
+    TOO_FAR = "too_far"  # beyond its horizon
+    CLOSED_DAY = "closed_day"  # the organisation does not open that day
+    NONE_AT_TIME = "none_at_time"  # open then (or a time of day on no day in particular), but no free slot starts then
+    OUTSIDE_HOURS = "outside_hours"  # an open day, but not at that hour
+    FULL = "full"  # a slot of the agenda, every seat taken
+    NONE_THEN = "none_then"  # nothing free on the days, or in the part of the day, asked
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a time or a day cannot be booked, with what a sentence names: `at` in the agenda's wall-clock time."""
+
+    why: Why
+    at: datetime | None = None
+    openings: tuple[tuple[time, time], ...] = ()  # the day's hours, for OUTSIDE_HOURS
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The free slots that answer a wish and how they fit it; `refusal` says why none fits (NEAREST)."""
+
+    fit: Fit
+    slots: list[Slot]
+    refusal: Refusal | None = None
+
+
+def fit_wish(agendas: Agendas, agenda: Agenda, wish: When, free: list[Slot], now: datetime, count: int) -> Fitted:
+    """The free slots (at most `count`) that fit a wish, or the nearest ones and why none fits."""
+    local = agendas.local
+    in_days = list(free)
+    if wish.first_day is not None:
+        first, last = wish.first_day, wish.last_day or wish.first_day
+        in_days = [s for s in free if first <= local(s.starts_at).date() <= last]
+    if wish.is_exact and wish.first_day is not None and wish.at is not None:
+        wished = datetime.combine(wish.first_day, wish.at, tzinfo=agendas.zone).astimezone(UTC)
+        exact = [s for s in in_days if s.starts_at == wished]
+        if exact:
+            return Fitted(Fit.EXACT, exact)
+        return Fitted(Fit.NEAREST, nearest(free, wished, count), why_not(agendas, agenda, wished, now))
+    today = local(now).date()
+    if wish.at is not None:  # a time on no day in particular (or on a range of days): that time on those days
+        return _fit_time(agendas, wish.at, wish.first_day or today, in_days, free, count)
+    fitting = [s for s in in_days if wish.part is None or _in_part(agendas, s, wish.part)]
+    if fitting:
+        one_day = wish.first_day is not None and wish.first_day == wish.last_day
+        return Fitted(Fit.ON_DAY if one_day else Fit.IN_RANGE, fitting[:count])
+    start = datetime.combine(wish.first_day or today, time(0), tzinfo=agendas.zone).astimezone(UTC)
+    return Fitted(Fit.NEAREST, nearest(free, start, count), why_none(agendas, agenda, wish, now))
+
+
+def _fit_time(agendas: Agendas, at: time, day: date, in_days: list[Slot], free: list[Slot], count: int) -> Fitted:
+    """The free slots at that time of day on the days asked, else the closest ones (`day` dates the time asked)."""
+    local = agendas.local
+    at_time = [s for s in in_days if local(s.starts_at).time() == at]
+    if at_time:
+        return Fitted(Fit.AT_TIME, at_time[:count])
+
+    def distance(slot: Slot) -> int:
+        start = local(slot.starts_at)
+        return abs(start.hour * 60 + start.minute - (at.hour * 60 + at.minute))
+
+    near = sorted(sorted(in_days or free, key=distance)[:count], key=lambda s: s.starts_at)
+    asked = datetime.combine(day, at, tzinfo=agendas.zone)
+    return Fitted(Fit.NEAREST, near, Refusal(Why.NONE_AT_TIME, asked))
+
+
+def why_not(agendas: Agendas, agenda: Agenda, starts_at: datetime, now: datetime) -> Refusal:
+    """Why a time that is not free cannot be booked: not bookable (and why), else every seat is taken."""
+    try:
+        check_bookable(agendas, agenda, starts_at, now)
+    except NotBookable as refused:
+        return refusal(agendas, agenda, refused.reason, starts_at)
+    return Refusal(Why.FULL, agendas.local(starts_at))
+
+
+def refusal(agendas: Agendas, agenda: Agenda, reason: str, starts_at: datetime) -> Refusal:
+    """What a refused time (a BookingRefused reason) comes down to; 'closed' tells a closed day from an hour."""
+    at = agendas.local(starts_at)
+    if reason in (Why.PAST, Why.TOO_SOON, Why.TOO_FAR):
+        return Refusal(Why(reason), at)
+    openings = agenda.openings(at.date(), agendas.holidays)
+    if not openings:
+        return Refusal(Why.CLOSED_DAY, at)
+    if any(start <= at.time() < end for start, end in openings):  # open then, but no slot starts then
+        return Refusal(Why.NONE_AT_TIME, at)
+    return Refusal(Why.OUTSIDE_HOURS, at, tuple(openings))
+
+
+def why_none(agendas: Agendas, agenda: Agenda, wish: When, now: datetime) -> Refusal:
+    """Why no free slot fits a day, a range of days or a part of the day."""
+    if wish.first_day is None:
+        return Refusal(Why.NONE_THEN)
+    first, last = wish.first_day, wish.last_day or wish.first_day
+    _earliest, latest = agendas.bookable_between(agenda, now)
+    if first >= agendas.local(latest).date():
+        return Refusal(Why.TOO_FAR)
+    if first == last and not agenda.openings(first, agendas.holidays):
+        return Refusal(Why.CLOSED_DAY, datetime.combine(first, time(0), tzinfo=agendas.zone))
+    return Refusal(Why.NONE_THEN)
+
+
+def later_slots(agendas: Agendas, free: list[Slot], after: datetime) -> list[Slot]:
+    """The free slots after the last one shown: from the next day that has one on, else later that same day."""
+    last_day = agendas.local(after).date()
+    return [s for s in free if agendas.local(s.starts_at).date() > last_day] or [s for s in free if s.starts_at > after]
+
+
+def _in_part(agendas: Agendas, slot: Slot, part: Part) -> bool:
+    """Whether the slot starts in that part of the day (morning before 12:00, evening from 18:00)."""
+    hour = agendas.local(slot.starts_at).hour
+    return {"morning": hour < 12, "afternoon": 12 <= hour < 18, "evening": hour >= 18}[part]

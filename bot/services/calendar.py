@@ -1,24 +1,22 @@
 """An appointment as a calendar file (.ics, RFC 5545) the young person adds to their phone's calendar.
 
 The file says who, when and where, nothing about the young person. It is sent with the confirmation and
-served at /calendar/<uid>.ics (the uid is unguessable) for channels that send a link rather than a file.
+served at /calendar/<uid>.ics (the uid is unguessable; bot.channels.calendar) for channels that send a link.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bot.db import unit_of_work
 from bot.knowledge.agendas import Agendas, agendas
 from bot.models import Appointment, AppointmentStatus
 from bot.services import appointment_texts as texts
 from bot.services.messages import Attachment
+from bot.settings import DEFAULT_LANGUAGE
 
-router = APIRouter()
 MIME = "text/calendar"
 
 
@@ -84,12 +82,9 @@ def attachment(appointment: Appointment, agendas: Agendas, language: str) -> Att
     )
 
 
-@router.get("/calendar/{uid}.ics", include_in_schema=False)
-def calendar_file(uid: str, request: Request) -> Response:
-    """The calendar file of an appointment, as it is now (moved or cancelled included)."""
-    with unit_of_work(request.app.state.dialogue.sessions) as session:
-        appointment = session.scalars(select(Appointment).where(Appointment.uid == uid[:36])).one_or_none()
-        if appointment is None:
-            raise HTTPException(status_code=404, detail="no such appointment")
-        body = ics(appointment, agendas(), appointment.user.language or "fr")
-    return Response(body, media_type=MIME, headers={"Content-Disposition": 'attachment; filename="appointment.ics"'})
+def file_of(session: Session, uid: str) -> str | None:
+    """The calendar file of the appointment `uid`, as it is now (moved or cancelled included); None if unknown."""
+    appointment = session.scalars(select(Appointment).where(Appointment.uid == uid[:36])).one_or_none()
+    if appointment is None:
+        return None
+    return ics(appointment, agendas(), appointment.user.language or DEFAULT_LANGUAGE)

@@ -1,27 +1,27 @@
-"""Handoff to people: who answers a conversation, the queues caseworkers see, and the audit of every change.
+"""Handoff to people: who answers a conversation, who may see it, what caseworkers do, and the audit of changes.
 
 A conversation is with the assistant (bot), waiting for a person, assigned to one, or resolved (the assistant
 answers again). `transition` is the only way its status, urgency, organisation or assignee change: it checks
 the move, applies it, writes a HandoffEvent and tells the young person what happens, all in the caller's
-transaction. Everything else here (request, assign, transfer, resolve) says *why* and calls it.
+transaction. Everything else here (request, assign, transfer, resolve) says *why* and calls it. A move the
+rules refuse raises `HandoffError`. What the inbox reads is in bot.inbox.queries, the announced wait in
+bot.services.waiting, WhatsApp's 24-hour window in bot.services.outbox.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from bot.i18n import Catalog, catalog
 from bot.models import (
     Account,
     Conversation,
-    Direction,
     HandoffEvent,
     HandoffStatus,
     Message,
@@ -34,7 +34,7 @@ from bot.models import (
 )
 from bot.services import consent, messages
 from bot.services.messages import Reply, Template
-from bot.settings import OfficeHours
+from bot.settings import DEFAULT_LANGUAGE
 
 YOUTH_TEAM = "actiris"  # where a conversation goes when the young person chose no partner with an inbox team
 DISCRIMINATION_TEAM = "actiris_discrimination"
@@ -72,6 +72,7 @@ def with_people(conversation: Conversation) -> bool:
 
 
 def flags_of(conversation: Conversation) -> list[str]:
+    """The conversation's flags (crisis, discrimination), in the order they were raised."""
     return [flag for flag in (conversation.flags or "").split(",") if flag]
 
 
@@ -134,7 +135,7 @@ def _tell(
     now: datetime,
 ) -> None:
     """What the young person is told about a change (a request answered by Rasa is told by the action itself)."""
-    language = conversation.user.language or "fr"
+    language = conversation.user.language or DEFAULT_LANGUAGE
     if to == HandoffStatus.RESOLVED and not consent.may_keep(conversation.user):
         # Kept for the people who answered; without consent, not a moment longer.
         consent.forget_personal_data(session, conversation.user)
@@ -195,6 +196,8 @@ def back_to_bot(session: Session, conversation: Conversation) -> None:
 
 
 # --- what caseworkers do -----------------------------------------------------------------------------------------
+
+# Who may see a conversation: one rule in two forms (one row, a query), side by side so that they change together.
 
 
 def can_see(account: Account, conversation: Conversation) -> bool:
@@ -257,17 +260,6 @@ def resolve(session: Session, conversation: Conversation, actor: Account) -> Han
     return transition(session, conversation, HandoffStatus.RESOLVED, Reason.RESOLVED, actor=actor)
 
 
-WHATSAPP_WINDOW = timedelta(hours=24)
-
-
-def window_closed(conversation: Conversation, now: datetime | None = None) -> bool:
-    """WhatsApp only: the young person last wrote more than 24 hours ago, so free text cannot reach them now."""
-    if conversation.channel != "whatsapp":
-        return False
-    last = conversation.last_inbound_at
-    return last is None or (now or utcnow()) - last >= WHATSAPP_WINDOW
-
-
 def reply(
     session: Session, conversation: Conversation, author: Account, text: str, *, as_template: bool = False
 ) -> Reply:
@@ -281,7 +273,7 @@ def reply(
         raise HandoffError("an empty message is not sent")
     if conversation.handoff_status != HandoffStatus.ASSIGNED or conversation.assignee_id != author.id:
         assign(session, conversation, author, author)
-    language = conversation.user.language or "fr"
+    language = conversation.user.language or DEFAULT_LANGUAGE
     template = Template(CASEWORKER_TEMPLATE, (author.name, text[:1000])) if as_template else None
     stored = messages.enqueue(session, conversation.id, Reply(text[:4000], language, template=template))
     row = session.get_one(Message, stored.id)
@@ -291,6 +283,7 @@ def reply(
 
 
 def add_note(session: Session, conversation: Conversation, author: Account, text: str) -> Note:
+    """An internal note for colleagues, never sent to the young person."""
     text = text.strip()
     if not text:
         raise HandoffError("an empty note is not kept")
@@ -300,87 +293,11 @@ def add_note(session: Session, conversation: Conversation, author: Account, text
     return note
 
 
-# --- queues --------------------------------------------------------------------------------------------------------
-
-VIEWS = ("urgent", "waiting", "mine", "all")
-# What a queue row shows, loaded with the page in three queries rather than three per row.
-_ROW = (
-    selectinload(Conversation.user),
-    selectinload(Conversation.organisation),
-    selectinload(Conversation.assignee),
-)
-
-
-def queue(
-    session: Session, account: Account, view: str = "waiting", *, limit: int = 50, offset: int = 0
-) -> Sequence[Conversation]:
-    """One queue of the inbox, urgent ones first, then the longest waiting."""
-    query = visible(account, select(Conversation))
-    if view == "urgent":
-        query = query.where(Conversation.urgent.is_(True), Conversation.handoff_status.in_(WITH_PEOPLE))
-    elif view == "waiting":
-        query = query.where(Conversation.handoff_status == HandoffStatus.WAITING)
-    elif view == "mine":
-        query = query.where(
-            Conversation.assignee_id == account.id, Conversation.handoff_status == HandoffStatus.ASSIGNED
-        )
-    elif view != "all":
-        raise HandoffError(f"no queue called {view!r}: {', '.join(VIEWS)}")
-    query = query.order_by(
-        Conversation.urgent.desc(),
-        Conversation.waiting_since.is_(None),
-        Conversation.waiting_since,
-        Conversation.last_message_at.desc(),
-    )
-    return session.scalars(query.options(*_ROW).limit(limit).offset(offset)).all()
-
-
-def search(
-    session: Session,
-    account: Account,
-    *,
-    status: HandoffStatus | None = None,
-    urgent: bool | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> Sequence[Conversation]:
-    """The API's list: filtered by status and urgency, within what the account may see."""
-    query = visible(account, select(Conversation))
-    if status is not None:
-        query = query.where(Conversation.handoff_status == status)
-    if urgent is not None:
-        query = query.where(Conversation.urgent.is_(urgent))
-    query = query.order_by(Conversation.urgent.desc(), Conversation.last_message_at.desc(), Conversation.id.desc())
-    return session.scalars(query.options(*_ROW).limit(limit).offset(offset)).all()
-
-
-def counts(session: Session, account: Account) -> dict[str, int]:
-    """How many conversations each queue holds, for the tabs."""
-    base = visible(account, select(Conversation))
-    people = Conversation.handoff_status.in_(WITH_PEOPLE)
-    conditions = {
-        "urgent": and_(Conversation.urgent.is_(True), people),
-        "waiting": Conversation.handoff_status == HandoffStatus.WAITING,
-        "mine": and_(Conversation.assignee_id == account.id, Conversation.handoff_status == HandoffStatus.ASSIGNED),
-    }
-    return {
-        name: session.scalar(select(func.count()).select_from(base.where(condition).subquery())) or 0
-        for name, condition in conditions.items()
-    }
-
-
-def history(session: Session, conversation: Conversation, after_id: int = 0) -> Sequence[Message]:
-    """Every message of the conversation, the assistant's and people's, oldest first (after `after_id`)."""
-    return session.scalars(
-        select(Message).where(Message.conversation_id == conversation.id, Message.id > after_id).order_by(Message.id)
-    ).all()
-
-
-def notes(session: Session, conversation: Conversation) -> Sequence[Note]:
-    return session.scalars(select(Note).where(Note.conversation_id == conversation.id).order_by(Note.id)).all()
+# --- the audit and the messages kept for people ---------------------------------------------------------------
 
 
 def events(session: Session, conversation: Conversation) -> Sequence[HandoffEvent]:
+    """The audit of a conversation: every change `transition` made to it, oldest first."""
     return session.scalars(
         select(HandoffEvent).where(HandoffEvent.conversation_id == conversation.id).order_by(HandoffEvent.id)
     ).all()
@@ -389,55 +306,3 @@ def events(session: Session, conversation: Conversation) -> Sequence[HandoffEven
 def for_people(session: Session, message: Message) -> None:
     """An inbound message written while people have the conversation: kept for them, not answered by the bot."""
     message.status, message.next_attempt_at = MessageStatus.HUMAN, None
-
-
-def unread_since(session: Session, conversation: Conversation) -> int:
-    """Messages from the young person since people last wrote to them."""
-    last_human = select(func.max(Message.id)).where(
-        Message.conversation_id == conversation.id, Message.author_id.is_not(None)
-    )
-    return (
-        session.scalar(
-            select(func.count()).where(
-                Message.conversation_id == conversation.id,
-                Message.direction == Direction.IN,
-                or_(Message.id > last_human.scalar_subquery(), last_human.scalar_subquery().is_(None)),
-            )
-        )
-        or 0
-    )
-
-
-# --- when a person will answer -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Wait:
-    """What the young person is told about when a person will answer."""
-
-    open_now: bool
-    minutes: int  # a realistic wait during office hours
-    back_at: datetime | None  # outside them: when the team is back
-
-
-def expected_wait(session: Session, hours: OfficeHours, now: datetime | None = None) -> Wait:
-    """The wait to announce: in office hours, the median first answer of the last week (30 minutes until there is
-    one, rounded up to 15), else when the team is back."""
-    now = now or utcnow()
-    if not hours.is_open(now):
-        return Wait(False, 0, hours.next_opening(now))
-    firsts = session.execute(
-        select(HandoffEvent.created_at, func.min(Message.created_at))
-        .join(Message, Message.conversation_id == HandoffEvent.conversation_id)
-        .where(
-            HandoffEvent.to_status == HandoffStatus.WAITING,
-            HandoffEvent.from_status.in_((HandoffStatus.BOT, HandoffStatus.RESOLVED)),
-            HandoffEvent.created_at >= now - timedelta(days=7),
-            Message.author_id.is_not(None),
-            Message.created_at >= HandoffEvent.created_at,
-        )
-        .group_by(HandoffEvent.id, HandoffEvent.created_at)
-    ).all()
-    delays = sorted((first - asked).total_seconds() / 60 for asked, first in firsts if first)
-    median = delays[len(delays) // 2] if delays else 30.0
-    return Wait(True, max(15, int(-(-median // 15) * 15)), None)

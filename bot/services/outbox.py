@@ -4,7 +4,8 @@ A row goes queued -> sending -> sent. Claiming it (queued -> sending) is one con
 workers never both send it. A failure puts it back in the queue with a later `next_attempt_at`, or gives it
 up (`failed`, with the reason in `error`). A message that may not be sent now (WhatsApp's 24-hour window) is
 `held`, with the reason, until the young person writes again. Replies to one conversation leave in order:
-only the oldest waiting message of a conversation is ever due.
+only the oldest waiting message of a conversation is ever due. `window_open` is the one statement of that
+window, for the WhatsApp channel that holds and the inbox that warns.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from bot.services.messages import Reply, backoff, oldest_due, take, to_reply
 MAX_ATTEMPTS = 12  # with the back-off below, about an hour and a half of trying before giving up
 WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+WHATSAPP = "whatsapp"  # the one channel with a window
+WHATSAPP_WINDOW = timedelta(hours=24)  # Meta's customer-service window, from the young person's last message
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,16 @@ class Outgoing:
     attempts: int
     last_inbound_at: datetime | None
     template_sent_at: datetime | None
+
+
+def window_open(last_inbound_at: datetime | None, now: datetime | None = None) -> bool:
+    """WhatsApp's rule: free text reaches the young person only within 24 hours of their last message."""
+    return last_inbound_at is not None and (now or utcnow()) - last_inbound_at < WHATSAPP_WINDOW
+
+
+def window_closed(conversation: Conversation, now: datetime | None = None) -> bool:
+    """WhatsApp only: the young person last wrote 24 hours ago or more, so free text cannot reach them now."""
+    return conversation.channel == WHATSAPP and not window_open(conversation.last_inbound_at, now)
 
 
 def due(session: Session, channels: list[str], limit: int = 200) -> list[tuple[int, int]]:

@@ -19,16 +19,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 import actions.appointments
+import actions.booking
 from actions.appointments import (
     ActionAppointmentFeedback,
-    ActionBookAppointment,
     ActionCancelAppointment,
-    ActionChooseSlot,
     ActionConfirmAttendance,
-    ActionMoreSlots,
     ActionMyAppointments,
     ActionRescheduleAppointment,
 )
+from actions.booking import ActionBookAppointment, ActionChooseSlot, ActionMoreSlots
 from actions.smalltalk import ActionFallback
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import catalog
@@ -59,9 +58,15 @@ MONDAY_9 = local(11, 30, 9)
 TUESDAY_13 = local(12, 1, 13)
 
 
+def stop_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    """Stop the clock of every appointment action module at `moment`."""
+    for module in (actions.booking, actions.appointments):
+        monkeypatch.setattr(module, "now", lambda: moment)
+
+
 @pytest.fixture(autouse=True)
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(actions.appointments, "now", lambda: NOW)
+    stop_clock(monkeypatch, NOW)
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -375,7 +380,7 @@ async def test_the_first_day_past_the_horizon_is_too_far_too(
     tracker: Load, sessions: SessionFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monday = local(11, 30, 10)  # Monday 30 November 10:00: the horizon ends on Monday 28 December
-    monkeypatch.setattr(actions.appointments, "now", lambda: monday)
+    stop_clock(monkeypatch, monday)
     sender = new_user(sessions)
     state = says(tracker("appointment_booking", sender), "tuesday 29 december", "inform_date", booking=booking_state())
     messages, _ = await run(ActionBookAppointment(), state)

@@ -44,7 +44,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, insert, select, text
 
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work, upgrade
-from bot.inbox import api, auth, pages
+from bot.inbox import auth
+from bot.inbox import install as install_inbox
 from bot.models import (
     ChannelIdentity,
     Consent,
@@ -60,9 +61,11 @@ from bot.models import (
     Role,
     User,
 )
+from bot.pipeline.state import Gateway, install
 from bot.services import accounts
 from bot.settings import ROOT, Settings
 from tests.bench.__main__ import heading, percentile
+from tests.factories import CHEAP_SCRYPT_N
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
 PASSWORD = "a long enough password"
@@ -84,7 +87,7 @@ SLOW_MS = 200.0
 
 def cheap_hashing() -> None:
     """A cheaper scrypt for the accounts this bench makes: password hashing is not what it measures."""
-    accounts.SCRYPT_N = 2**10
+    accounts.SCRYPT_N = CHEAP_SCRYPT_N
 
 
 # --- 1. handoff through the running stack ------------------------------------------------------------------------
@@ -508,10 +511,8 @@ def inbox_app(seeded: Seeded, data_dir: Path) -> FastAPI:
     """The inbox routers over the seeded database, as tests/inbox/conftest.py's make_app builds them."""
     settings = Settings(_env_file=None, DATABASE_URL="sqlite://", DATA_DIR=data_dir, PUBLIC_URL="")
     app = FastAPI()
-    app.include_router(pages.router)
-    app.include_router(api.router)
-    app.state.sessions, app.state.settings = seeded.sessions, settings
-    app.state.wake_outbox = lambda: None
+    install_inbox(app)
+    install(app, Gateway(settings=settings, sessions=seeded.sessions))
     return app
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.db import unit_of_work
 from bot.knowledge.agendas import agendas
 from bot.models import Consent, Reminder, ReminderKind, ReminderStatus
+from bot.pipeline import state
 from bot.services import appointments, users
 from tests.gateway.conftest import Gateway, ManualClock
 from tests.gateway.test_whatsapp import NUMBER, settings_for
@@ -55,7 +56,7 @@ def book(gateway: Gateway, channel: str, external_id: str, language: str, inboun
 async def tick(gateway: Gateway, clock: ManualClock, now: datetime) -> None:
     """Move the clock and let the scheduler look at once (it also looks every SCHEDULER_INTERVAL seconds)."""
     clock.set(now)
-    gateway.app.state.scheduler.wake()
+    state.of(gateway.app).scheduler.wake()  # type: ignore[union-attr]  # started: it has one
     await asyncio.sleep(0.3)
     await gateway.settled()
 

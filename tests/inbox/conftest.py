@@ -16,23 +16,20 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from bot import inbox
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
-from bot.inbox import api, auth, pages
+from bot.inbox import auth
 from bot.models import Account, Consent, Conversation, Organisation, Role
+from bot.pipeline.state import Gateway, install
 from bot.services import accounts, handoff, messages, users
 from bot.services.handoff import Reason
 from bot.settings import Settings
-from tests.factories import make_user
+from tests.factories import cheap_hashing, make_account, make_organisation, make_user
 
-PASSWORD = "a long password!"
+__all__ = ["cheap_hashing"]  # an autouse fixture: imported here, it is on for every inbox test
 ROLES = ("coordinator", "caseworker_a", "caseworker_b", "admin")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**10)  # the cost is not what these tests are about
 
 
 @pytest.fixture(autouse=True)
@@ -43,15 +40,6 @@ def handoff_texts(monkeypatch: pytest.MonkeyPatch) -> None:
     if missing:
         patched = Catalog({language: {**table, **missing} for language, table in texts.texts.items()})
         monkeypatch.setattr(handoff, "catalog", lambda: patched)
-
-
-def organisation(session: Session) -> Organisation:
-    key = f"org_{uuid.uuid4().hex[:8]}"
-    return accounts.create_organisation(session, f"Team {key}", key)
-
-
-def account(session: Session, role: Role, org: Organisation | None = None, name: str | None = None) -> Account:
-    return accounts.create_account(session, f"{uuid.uuid4().hex[:8]}@example.org", PASSWORD, role, org, name)
 
 
 def waiting_conversation(
@@ -90,12 +78,12 @@ class World:
 def make_world(sessions: SessionFactory) -> World:
     """Two new organisations with a caseworker and a waiting conversation each, a coordinator and an admin."""
     with unit_of_work(sessions) as session:
-        a, b = organisation(session), organisation(session)
+        a, b = make_organisation(session), make_organisation(session)
         people = {
-            "coordinator": account(session, Role.COORDINATOR, name="Cora Coordinator"),
-            "caseworker_a": account(session, Role.CASEWORKER, a, name="Anna of A"),
-            "caseworker_b": account(session, Role.CASEWORKER, b, name="Bert of B"),
-            "admin": account(session, Role.ADMIN, name="Adam Admin"),
+            "coordinator": make_account(session, Role.COORDINATOR, name="Cora Coordinator"),
+            "caseworker_a": make_account(session, Role.CASEWORKER, a, name="Anna of A"),
+            "caseworker_b": make_account(session, Role.CASEWORKER, b, name="Bert of B"),
+            "admin": make_account(session, Role.ADMIN, name="Adam Admin"),
         }
         talks = {"a": waiting_conversation(session, a).id, "b": waiting_conversation(session, b).id}
         built = World(a.id, b.id, a.key, b.key, people, talks)
@@ -118,12 +106,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def make_app(sessions: SessionFactory, settings: Settings) -> FastAPI:
-    """Just the inbox: no workers, no lifespan; waking the outbox is counted."""
+    """Just the inbox: no workers, no lifespan; waking the outbox is counted in `app.state.wakes`."""
     app = FastAPI(docs_url="/api/docs")
-    app.include_router(pages.router)
-    app.include_router(api.router)
-    app.state.sessions, app.state.settings, app.state.wakes = sessions, settings, []
-    app.state.wake_outbox = lambda: app.state.wakes.append(1)
+    inbox.install(app)
+    app.state.wakes = []
+    install(app, Gateway(settings=settings, sessions=sessions, wake_outbox=lambda: app.state.wakes.append(1)))
     return app
 
 

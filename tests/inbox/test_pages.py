@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.db import SessionFactory, unit_of_work
-from bot.inbox import auth, pages
+from bot.inbox import auth, display, pages
 from bot.models import (
     Account,
     Appointment,
@@ -30,8 +30,8 @@ from bot.services import handoff, messages
 from bot.services.handoff import Reason
 from bot.services.messages import Reply
 from bot.settings import Settings
-from tests.factories import messages_of
-from tests.inbox.conftest import PASSWORD, World, csrf_of, make_app, waiting_conversation
+from tests.factories import PASSWORD, messages_of
+from tests.inbox.conftest import World, csrf_of, make_app, waiting_conversation
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
 Client = Callable[[str | None], TestClient]
@@ -149,8 +149,8 @@ def test_the_inbox_opens_on_the_urgent_queue_when_there_is_one(
 )
 def test_waiting_times_read_like_a_person_would_say_them(minutes: int, shown: str) -> None:
     now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    assert pages.waited(now - timedelta(minutes=minutes, seconds=30), now) == shown
-    assert pages.waited(None, now) == ""
+    assert display.waited(now - timedelta(minutes=minutes, seconds=30), now) == shown
+    assert display.waited(None, now) == ""
 
 
 def test_a_queue_shows_tabs_with_counts_and_a_row_per_conversation(

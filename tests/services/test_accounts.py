@@ -10,14 +10,11 @@ from sqlalchemy import select
 from bot.db import SessionFactory, unit_of_work
 from bot.models import ApiToken, Role
 from bot.services import accounts
+from tests.factories import cheap_hashing
 
+__all__ = ["cheap_hashing"]  # an autouse fixture: imported here, it is on for these tests
 PASSWORD = "correct horse battery staple"
 NOON = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(accounts, "SCRYPT_N", 2**10)  # the cost is not what these tests are about
 
 
 def test_a_password_is_kept_only_as_a_hash_that_checks_it(sessions: SessionFactory) -> None:

@@ -1,9 +1,10 @@
-"""Agendas and appointments on a real database: free slots, booking, racing for the last seat, moving, cancelling."""
+"""Agendas and appointments on a real database: free slots, booking, racing for the last seat, moving, cancelling;
+and fitting a young person's wish to the free slots (no database needed)."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,10 +13,11 @@ from sqlalchemy import select
 
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge import KnowledgeError, knowledge
-from bot.knowledge.agendas import Agendas, load_agendas
+from bot.knowledge.agendas import Agenda, Agendas, Slot, load_agendas
 from bot.models import Appointment, AppointmentStatus, Consent, Reminder, ReminderStatus
 from bot.services import appointments
-from bot.services.appointments import AlreadyBooked, NoConsent, NotBookable, SlotTaken
+from bot.services.appointments import AlreadyBooked, Fit, NoConsent, NotBookable, SlotTaken, Why
+from bot.understanding.when import Part, When
 from tests.factories import make_user
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -323,3 +325,154 @@ def test_the_database_itself_refuses_a_second_appointment_in_a_seat(sessions: Se
         )
         session.flush()
     assert first.seat == 1
+
+
+# -- fitting a wish to the free slots (no database: every slot the agenda opens counts as free) ----------------
+
+
+def open_slots(cal: Agendas, organisation: str = "actiris") -> tuple[Agenda, list[Slot]]:
+    """The agenda and every slot it opens that can be booked at NOW, as if none were taken."""
+    agenda = cal.get(organisation)
+    assert agenda is not None
+    earliest, latest = cal.bookable_between(agenda, NOW)
+    days = cal.slots(agenda, cal.local(NOW).date(), cal.local(latest).date())
+    return agenda, [s for s in days if earliest <= s.starts_at < latest]
+
+
+def shown(slots: list[Slot]) -> list[str]:
+    """Slots as Brussels wall-clock times: 'Mon 30 09:00'."""
+    return [f"{s.starts_at.astimezone(BRUSSELS):%a %d %H:%M}" for s in slots]
+
+
+def one_day(day: date, at: time | None = None, part: Part | None = None) -> When:
+    return When(first_day=day, last_day=day, at=at, part=part)
+
+
+MONDAY, TUESDAY_8 = date(2026, 11, 30), date(2026, 12, 8)
+
+
+def test_an_exact_free_time_is_offered_alone(cal: Agendas) -> None:
+    agenda, free = open_slots(cal)
+    fitted = appointments.fit_wish(cal, agenda, one_day(MONDAY, time(9)), free, NOW, 4)
+    assert (fitted.fit, shown(fitted.slots), fitted.refusal) == (Fit.EXACT, ["Mon 30 09:00"], None)
+
+
+def test_an_exact_time_with_every_seat_taken_is_full_and_the_nearest_free_times_follow(cal: Agendas) -> None:
+    agenda, free = open_slots(cal)
+    free = [s for s in free if s.starts_at != local(2026, 11, 30, 9)]
+    fitted = appointments.fit_wish(cal, agenda, one_day(MONDAY, time(9)), free, NOW, 4)
+    assert fitted.fit == Fit.NEAREST
+    assert fitted.refusal is not None and fitted.refusal.why == Why.FULL
+    assert shown(fitted.slots) == ["Mon 30 09:45", "Mon 30 10:30", "Mon 30 11:15", "Thu 03 14:00"]
+
+
+@pytest.mark.parametrize(
+    ("wish", "why", "named"),
+    [
+        (one_day(date(2026, 11, 26), time(9)), Why.PAST, "Thu 26 09:00"),
+        (one_day(date(2026, 11, 26), time(15)), Why.TOO_SOON, "Thu 26 15:00"),  # 20 hours' notice
+        (one_day(date(2027, 1, 4), time(9)), Why.TOO_FAR, "Mon 04 09:00"),
+        (one_day(date(2026, 12, 1), time(9)), Why.CLOSED_DAY, "Tue 01 09:00"),  # a closed Tuesday
+        (one_day(MONDAY, time(9, 10)), Why.NONE_AT_TIME, "Mon 30 09:10"),  # open, but no slot starts then
+        (one_day(MONDAY, time(15)), Why.OUTSIDE_HOURS, "Mon 30 15:00"),
+    ],
+)
+def test_an_exact_time_that_cannot_be_booked_says_why_and_names_it_in_brussels_time(
+    cal: Agendas, wish: When, why: Why, named: str
+) -> None:
+    agenda, free = open_slots(cal)
+    fitted = appointments.fit_wish(cal, agenda, wish, free, NOW, 4)
+    assert fitted.fit == Fit.NEAREST and len(fitted.slots) == 4
+    assert fitted.refusal is not None and fitted.refusal.at is not None
+    assert (fitted.refusal.why, f"{fitted.refusal.at:%a %d %H:%M}") == (why, named)
+
+
+def test_outside_hours_gives_the_hours_of_that_day(cal: Agendas) -> None:
+    agenda, _free = open_slots(cal)
+    monday = appointments.why_not(cal, agenda, local(2026, 11, 30, 15), NOW)
+    tuesday = appointments.why_not(cal, agenda, local(2026, 12, 8, 12), NOW)
+    assert (monday.why, monday.openings) == (Why.OUTSIDE_HOURS, ((time(9), time(12)),))
+    assert tuesday.openings == ((time(9), time(10, 30)), (time(13), time(14, 30)))
+
+
+def test_a_refused_tapped_time_keeps_its_reason_and_tells_a_closed_day_from_an_hour(cal: Agendas) -> None:
+    agenda, _free = open_slots(cal)
+    assert appointments.refusal(cal, agenda, "too_soon", local(2026, 11, 26, 15)).why == Why.TOO_SOON
+    assert appointments.refusal(cal, agenda, "closed", local(2026, 12, 1, 9)).why == Why.CLOSED_DAY
+    assert appointments.refusal(cal, agenda, "closed", local(2026, 11, 30, 9, 10)).why == Why.NONE_AT_TIME
+
+
+def test_a_time_on_no_day_in_particular_is_offered_on_the_days_that_have_it(cal: Agendas) -> None:
+    agenda, free = open_slots(cal)
+    fitted = appointments.fit_wish(cal, agenda, When(at=time(13)), free, NOW, 4)
+    assert fitted.fit == Fit.AT_TIME
+    assert shown(fitted.slots) == ["Tue 08 13:00", "Tue 15 13:00", "Tue 22 13:00"]  # Tuesday 1 is closed
+
+
+def test_a_time_no_slot_starts_at_gives_the_closest_times_of_day_and_names_the_time(cal: Agendas) -> None:
+    agenda, free = open_slots(cal)
+    fitted = appointments.fit_wish(cal, agenda, When(at=time(16)), free, NOW, 4)
+    assert fitted.fit == Fit.NEAREST
+    assert fitted.refusal is not None and fitted.refusal.at is not None
+    assert (fitted.refusal.why, fitted.refusal.at) == (Why.NONE_AT_TIME, datetime(2026, 11, 26, 16, tzinfo=BRUSSELS))
+    assert shown(fitted.slots) == ["Thu 03 14:00", "Thu 03 14:45", "Tue 08 13:45", "Tue 15 13:45"]
+    on_days = When(first_day=MONDAY, last_day=date(2026, 12, 3), at=time(16))  # the closest ones on those days only
+    fitted = appointments.fit_wish(cal, agenda, on_days, free, NOW, 4)
+    assert shown(fitted.slots) == ["Mon 30 10:30", "Mon 30 11:15", "Thu 03 14:00", "Thu 03 14:45"]
+    not_those_days = When(first_day=MONDAY, last_day=date(2026, 12, 3), at=time(13))  # 13:00 only on later Tuesdays
+    assert appointments.fit_wish(cal, agenda, not_those_days, free, NOW, 4).fit == Fit.NEAREST
+
+
+def test_a_part_of_one_day_offers_only_the_times_in_it(cal: Agendas) -> None:
+    agenda, free = open_slots(cal)
+    fitted = appointments.fit_wish(cal, agenda, one_day(TUESDAY_8, part="afternoon"), free, NOW, 4)
+    assert (fitted.fit, shown(fitted.slots)) == (Fit.ON_DAY, ["Tue 08 13:00", "Tue 08 13:45"])
+    fitted = appointments.fit_wish(cal, agenda, one_day(TUESDAY_8, part="morning"), free, NOW, 4)
+    assert shown(fitted.slots) == ["Tue 08 09:00", "Tue 08 09:45"]
+
+
+def test_a_range_of_days_offers_its_first_free_times(cal: Agendas) -> None:
+    agenda, free = open_slots(cal)
+    wish = When(first_day=date(2026, 12, 3), last_day=date(2026, 12, 7))
+    fitted = appointments.fit_wish(cal, agenda, wish, free, NOW, 4)
+    assert fitted.fit == Fit.IN_RANGE
+    assert shown(fitted.slots) == ["Thu 03 14:00", "Thu 03 14:45", "Mon 07 09:00", "Mon 07 09:45"]
+
+
+@pytest.mark.parametrize(
+    ("wish", "why"),
+    [
+        (one_day(date(2026, 11, 28)), Why.CLOSED_DAY),  # a Saturday
+        (one_day(MONDAY, part="evening"), Why.NONE_THEN),  # open that day, not in the evening
+        (When(first_day=date(2026, 11, 28), last_day=date(2026, 11, 29)), Why.NONE_THEN),  # a weekend: not one day
+        (When(part="evening"), Why.NONE_THEN),  # no day at all
+        (one_day(date(2027, 1, 4)), Why.TOO_FAR),
+        (one_day(date(2026, 12, 25)), Why.TOO_FAR),  # the first day past the horizon
+    ],
+)
+def test_why_no_time_fits_a_day_a_range_or_a_part_of_the_day(cal: Agendas, wish: When, why: Why) -> None:
+    agenda, free = open_slots(cal)
+    fitted = appointments.fit_wish(cal, agenda, wish, free, NOW, 4)
+    assert fitted.fit == Fit.NEAREST and len(fitted.slots) == 4
+    assert fitted.refusal is not None and fitted.refusal.why == why
+
+
+def test_a_closed_day_is_named_and_the_times_nearest_to_it_follow(cal: Agendas) -> None:
+    agenda, free = open_slots(cal)
+    fitted = appointments.fit_wish(cal, agenda, one_day(date(2026, 11, 28)), free, NOW, 4)
+    assert fitted.refusal is not None and fitted.refusal.at is not None
+    assert f"{fitted.refusal.at:%a %d %H:%M}" == "Sat 28 00:00"
+    assert shown(fitted.slots) == ["Mon 30 09:00", "Mon 30 09:45", "Mon 30 10:30", "Mon 30 11:15"]
+
+
+def test_other_days_start_on_the_next_day_with_a_free_time_else_later_that_day(cal: Agendas) -> None:
+    _agenda, free = open_slots(cal)
+    monday_9 = local(2026, 11, 30, 9)
+    assert shown(appointments.later_slots(cal, free, monday_9)[:2]) == ["Thu 03 14:00", "Thu 03 14:45"]
+    only_monday = [s for s in free if s.starts_at.astimezone(BRUSSELS).date() == MONDAY]
+    assert shown(appointments.later_slots(cal, only_monday, monday_9)) == [
+        "Mon 30 09:45",
+        "Mon 30 10:30",
+        "Mon 30 11:15",
+    ]
+    assert appointments.later_slots(cal, free, free[-1].starts_at) == []
