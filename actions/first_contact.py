@@ -8,8 +8,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.appointments import ActionBookAppointment
-from actions.deps import latest_intent, said_before_latest, user_of
+from actions.booking import book_appointment
+from actions.deps import latest_intent, now, said_before_latest, user_of
+from bot.knowledge.nudges import campaigns
+from bot.services import nudges
 from bot.services.consent import record_consent
 
 KEEP_ON_NEW_SESSION = ("session_started_metadata",)
@@ -64,6 +66,27 @@ class ActionGreet(Action):
         return []
 
 
+def answer_yes_no(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Yes or no: an answer to the privacy notice when it is pending, else an invitation to go on."""
+    if tracker.get_slot("consent") != "asked":
+        dispatcher.utter_message(response="utter_ok")
+        return []
+    granted = latest_intent(tracker) == "affirm"
+    with user_of(tracker) as (session, user):
+        if user is not None:
+            record_consent(session, user, granted)
+            session.flush()
+            nudges.plan(session, user, now(), campaigns())  # nudges count from consent, and need it
+    dispatcher.utter_message(response="utter_consent_given" if granted else "utter_consent_declined")
+    booking = tracker.get_slot("booking")
+    if granted and isinstance(booking, dict) and booking.get("organisation"):
+        # They said yes to book: back to the booking, one tap away (its messages only: its events are not kept).
+        book_appointment(dispatcher, tracker)
+    else:
+        dispatcher.utter_message(response="utter_ask_goal" if tracker.get_slot("goal") is None else "utter_ok")
+    return [SlotSet("consent", "given" if granted else "declined")]
+
+
 class ActionAnswerYesNo(Action):
     """Yes or no: an answer to the privacy notice when it is pending, else an invitation to go on."""
 
@@ -71,18 +94,4 @@ class ActionAnswerYesNo(Action):
         return "action_answer_yes_no"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        if tracker.get_slot("consent") != "asked":
-            dispatcher.utter_message(response="utter_ok")
-            return []
-        granted = latest_intent(tracker) == "affirm"
-        with user_of(tracker) as (session, user):
-            if user is not None:
-                record_consent(session, user, granted)
-        dispatcher.utter_message(response="utter_consent_given" if granted else "utter_consent_declined")
-        booking = tracker.get_slot("booking")
-        if granted and isinstance(booking, dict) and booking.get("organisation"):
-            # They said yes to book: back to the booking, one tap away.
-            await ActionBookAppointment().run(dispatcher, tracker, domain)
-        else:
-            dispatcher.utter_message(response="utter_ask_goal" if tracker.get_slot("goal") is None else "utter_ok")
-        return [SlotSet("consent", "given" if granted else "declined")]
+        return answer_yes_no(dispatcher, tracker)

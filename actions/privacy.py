@@ -8,7 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.deps import user_of
+from actions.deps import language_of, now, t, typed_text, user_of
+from bot.knowledge.nudges import campaigns
+from bot.services import nudges
 from bot.services.profile import erase, opt_out
 
 
@@ -24,16 +26,25 @@ class ActionPrivacyInfo(Action):
 
 
 class ActionOptOut(Action):
-    """Stop every message the assistant would send first (reminders, nudges)."""
+    """Stop every message the assistant would send first (reminders, nudges); in words right after a nudge,
+    that nudge's topic only (the reply says how to stop everything)."""
 
     def name(self) -> str:
         return "action_opt_out"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
-        with user_of(tracker) as (_session, user):
-            if user is not None:
+        with user_of(tracker) as (session, user):
+            recent = nudges.just_sent(session, user, now()) if user is not None and typed_text(tracker) else None
+            if user is not None and recent is not None:
+                # "stop these reminders" typed right after a nudge stops its topic; /stop (a command) stops all
+                nudges.answer(session, user, "stop", now(), campaigns(), recent.id)
+            elif user is not None:
                 opt_out(user)
-        dispatcher.utter_message(response="utter_opted_out")
+                nudges.plan(session, user, now(), campaigns())  # every pending nudge cancelled, with why
+        if recent is not None:
+            dispatcher.utter_message(text=t("nudges.stopped_topic", language_of(tracker)))
+        else:
+            dispatcher.utter_message(response="utter_opted_out")
         return []
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 from bot.settings import get_settings
 
@@ -51,17 +53,19 @@ def cmd_knowledge(args: argparse.Namespace) -> int:
     """Check the knowledge files; list the facts still to confirm."""
     from bot.knowledge import KnowledgeError, load_knowledge
     from bot.knowledge.agendas import load_agendas
+    from bot.knowledge.nudges import load_campaigns
 
     folder = get_settings().knowledge_dir
     try:
         known = load_knowledge(folder)
         agendas = load_agendas(folder, known, get_settings().timezone)
+        campaigns = load_campaigns(folder)
     except KnowledgeError as error:
         print(f"The knowledge files in {folder} have problems:\n{error}")
         return 1
     print(
         f"{folder}: {len(known.communes)} communes, {len(known.partners)} partners, {len(known.topics)} Actiris topics,"
-        f" {len(agendas.by_organisation)} agendas"
+        f" {len(agendas.by_organisation)} agendas, {len(campaigns.by_id)} nudge campaigns"
     )
     to_check = known.to_check() + agendas.to_check()
     if to_check:
@@ -98,6 +102,68 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     except accounts.AccountError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _nudge_stats(session: Any) -> None:
+    from bot.services import nudges
+
+    print(
+        f"{'campaign/step':<28}{'planned':>8}{'sent':>6}{'deliv.':>7}{'read':>6}{'answ.':>6}{'skipped':>8}{'cancel.':>8}"
+    )
+    for line in nudges.figures(session):
+        name = f"{line.campaign}/{line.step}"
+        answers = ", ".join(f"{key} {count}" for key, count in sorted(line.answers.items()))
+        counts = f"{line.planned:>8}{line.sent:>6}{line.delivered:>7}{line.read:>6}{line.answered:>6}"
+        print(f"{name:<28}{counts}{line.skipped:>8}{line.cancelled:>8}  {answers}")
+    print(f"stopped topics: {nudges.opt_outs(session) or 'none'}")
+    print(f"blocked us: {nudges.blocked(session) or 'none'}")
+
+
+def _nudge_preview(session: Any, campaigns: Any, at: datetime, campaign: str | None) -> None:
+    from bot.services import nudges
+
+    zone = campaigns.zone
+    planned = nudges.preview(session, at, campaigns, campaign)
+    for row, decision in planned:
+        until = f" until {decision.until.astimezone(zone):%Y-%m-%d %H:%M}" if decision.until else ""
+        why = f": {decision.reason}" if decision.reason else ""
+        due = f"{row.due_at.astimezone(zone):%Y-%m-%d %H:%M}"
+        print(f"{due}  {row.user.public_id[:8]}  {row.campaign}/{row.step}  {decision.action}{until}{why}")
+    sending = sum(1 for _, decision in planned if decision.action == "send")
+    print(f"{len(planned)} due by {at.astimezone(zone):%Y-%m-%d %H:%M}, {sending} would be sent")
+
+
+def cmd_nudges(args: argparse.Namespace) -> int:
+    """Preview what the nudges would do, or their figures; nothing is sent."""
+    from bot.db import make_engine, make_session_factory, unit_of_work
+    from bot.knowledge import KnowledgeError
+    from bot.knowledge.nudges import load_campaigns
+
+    settings = get_settings()
+    try:
+        campaigns = load_campaigns(settings.knowledge_dir, timezone=settings.timezone)
+    except KnowledgeError as error:
+        print(f"nudges.yml has problems:\n{error}")
+        return 1
+    if args.action == "preview" and args.campaign and campaigns.get(args.campaign) is None:
+        print(f"no campaign {args.campaign!r} in nudges.yml (there are: {', '.join(campaigns.by_id)})")
+        return 2
+    try:
+        at = datetime.fromisoformat(args.at) if getattr(args, "at", None) else datetime.now(UTC)
+    except ValueError:
+        print(f"--at {args.at!r}: expected an ISO date and time such as 2026-12-07T10:00")
+        return 2
+    at = at if at.tzinfo else at.replace(tzinfo=campaigns.zone)
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            if args.action == "stats":
+                _nudge_stats(session)
+            else:
+                _nudge_preview(session, campaigns, at, args.campaign)
     finally:
         engine.dispose()
     return 0
@@ -176,6 +242,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--email", required=True)
     accounts.set_defaults(func=cmd_accounts)
+
+    nudges = commands.add_parser(
+        "nudges",
+        help="preview what the nudges would do, or their figures (nothing is sent)",
+        description="The messages the assistant sends first (knowledge/nudges.yml): who would get what, when, and"
+        " why not; or per campaign and step what became of them.",
+    )
+    nudge_actions = nudges.add_subparsers(dest="action", required=True, metavar="<action>")
+    preview = nudge_actions.add_parser(
+        "preview",
+        help="the nudges due by a moment and what would happen to each (send, wait, skip, cancel) and why",
+        description="Nothing is sent or changed.",
+    )
+    preview.add_argument("campaign", nargs="?", help="one campaign id of nudges.yml (default: all)")
+    preview.add_argument("--at", help="ISO date and time, Brussels time unless a zone is given (default: now)")
+    nudge_actions.add_parser("stats", help="planned, sent, delivered, read, answered, skipped, per campaign and step")
+    nudges.set_defaults(func=cmd_nudges)
     return parser
 
 

@@ -135,6 +135,11 @@ class User(Base):
     opted_out_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The dates nudges count from (knowledge/nudges.yml): My Actiris said up to date; a plan started (its kind).
+    my_actiris_done_at: Mapped[datetime | None]
+    plan: Mapped[str | None] = mapped_column(String(32))
+    plan_started_at: Mapped[datetime | None]
+    nudges_paused_at: Mapped[datetime | None]  # a caseworker paused this young person's nudges
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -150,6 +155,8 @@ class ChannelIdentity(Base):
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The platform said the young person blocked us here (Telegram 403, WhatsApp 131050): no nudge goes here.
+    unreachable_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="identities")
 
@@ -306,6 +313,63 @@ class Reminder(Base):
     appointment: Mapped[Appointment] = relationship()
 
 
+class NudgeStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"  # put in the outbox (message_id), which sends it once
+    ANSWERED = "answered"  # the young person tapped one of its buttons or said it in words (`answer`)
+    CANCELLED = "cancelled"  # no longer applies: its date moved, consent withdrawn, topic stopped; `reason`
+    SKIPPED = "skipped"  # came due but not sent: too late, no channel, window closed without a template; `reason`
+
+
+class Nudge(Base):
+    """A message the assistant sends first, planned from a date of the young person (RapidPro's campaign event
+    fire): one row per (young person, campaign, step, the date it counts from), so a step is never sent twice."""
+
+    __tablename__ = "nudges"
+    __table_args__ = (
+        UniqueConstraint("user_id", "campaign", "step", "anchor_at", name="uq_nudge_step"),
+        Index("ix_nudges_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    campaign: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str] = mapped_column(String(40))
+    anchor_at: Mapped[datetime]  # the date it counts from; when that date moves, the row is replaced
+    due_at: Mapped[datetime]
+    status: Mapped[NudgeStatus] = mapped_column(str_enum(NudgeStatus), default=NudgeStatus.PENDING)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class NudgeOptOut(Base):
+    """A young person said "stop these reminders" for one topic (the others, and /stop, are separate)."""
+
+    __tablename__ = "nudge_opt_outs"
+    __table_args__ = (UniqueConstraint("user_id", "topic", name="uq_nudge_opt_out"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    topic: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignPause(Base):
+    """A campaign a coordinator paused: nothing of it goes out until resumed (the row is deleted)."""
+
+    __tablename__ = "campaign_pauses"
+
+    campaign: Mapped[str] = mapped_column(String(40), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paused_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+
+
 class Organisation(Base):
     """A team that answers young people in the inbox: an Actiris team or a partner organisation."""
 
@@ -416,6 +480,7 @@ __all__ = [
     "Appointment",
     "AppointmentStatus",
     "Base",
+    "CampaignPause",
     "ChannelIdentity",
     "Consent",
     "ConsentRecord",
@@ -430,6 +495,9 @@ __all__ = [
     "Message",
     "MessageStatus",
     "Note",
+    "Nudge",
+    "NudgeOptOut",
+    "NudgeStatus",
     "Organisation",
     "Reminder",
     "ReminderKind",

@@ -24,6 +24,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from bot.models import InboundKind
 from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
 from bot.pipeline.dialogue import Dialogue, Inbound
+from bot.pipeline.state import DialogueDep, GatewayDep
 from bot.services.messages import Attachment, Reply
 from bot.services.outbox import Outgoing
 
@@ -193,10 +194,9 @@ router = APIRouter()
 
 
 @router.post(WEBHOOK_PATH, include_in_schema=False)
-async def webhook(request: Request) -> Response:
+async def webhook(request: Request, gateway: GatewayDep, dialogue: DialogueDep) -> Response:
     """Telegram's webhook: only calls carrying our secret token are read (403 otherwise)."""
-    settings = request.app.state.settings
-    bot: Bot | None = getattr(request.app.state, "telegram", None)
+    settings, bot = gateway.settings, gateway.telegram
     if bot is None or settings.telegram_mode != "webhook":
         return Response(status_code=404)
     secret = request.headers.get(SECRET_HEADER, "").encode()
@@ -212,7 +212,7 @@ async def webhook(request: Request) -> Response:
         update = None
     if update is None:
         return Response(status_code=400)
-    await receive(update, bot, request.app.state.dialogue)
+    await receive(update, bot, dialogue)
     return Response(status_code=200)
 
 
@@ -242,7 +242,8 @@ class TelegramChannel:
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
             raise DeliveryError(f"Telegram flood control: retry after {seconds:.0f} s", retry_after=seconds) from error
         except Forbidden as error:
-            raise DeliveryError(f"Telegram refused: {error.message}", permanent=True) from error
+            # blocked by the user, kicked, deactivated: nothing is sent first to this chat any more
+            raise DeliveryError(f"Telegram refused: {error.message}", permanent=True, unreachable=True) from error
         except BadRequest as error:
             raise DeliveryError(f"Telegram bad request: {error.message}", permanent=True) from error
         except NetworkError as error:  # timeouts included

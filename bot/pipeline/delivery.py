@@ -30,6 +30,7 @@ class DeliveryError(Exception):
         permanent: bool = False,  # retrying will not help (blocked bot, invalid recipient, refused content)
         window_closed: bool = False,  # WhatsApp: outside the 24-hour window
         uncertain: bool = False,  # sent, but no answer came back: it may have arrived
+        unreachable: bool = False,  # the young person blocked us on this channel: nothing sent first any more
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -38,6 +39,7 @@ class DeliveryError(Exception):
         self.permanent = permanent
         self.window_closed = window_closed
         self.uncertain = uncertain
+        self.unreachable = unreachable
 
 
 def split(text: str, limit: int) -> list[str]:

@@ -21,10 +21,11 @@ from sqlalchemy import func, select
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.knowledge import Knowledge, knowledge
+from bot.knowledge.nudges import Campaigns
 from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable, action_server_up
 from bot.pipeline.workers import Worker
-from bot.services import consent, handoff, messages, outbox, users
+from bot.services import consent, handoff, messages, nudges, outbox, users
 from bot.services.messages import Attachment, Button, DuplicateMessage, Reply
 from bot.understanding.language import LanguageResolver
 from bot.understanding.redaction import redact_national_numbers
@@ -100,6 +101,7 @@ class Dialogue:
         *,
         places: Knowledge | None = None,
         action_server_url: str | None = None,
+        campaigns: Campaigns | None = None,
     ) -> None:
         self.sessions = sessions
         self.rasa = rasa
@@ -107,6 +109,7 @@ class Dialogue:
         self.texts = texts
         self.places = places
         self.action_server_url = action_server_url
+        self.campaigns = campaigns  # the nudges re-planned when a young person writes (none: no nudges)
         self.on_received: Callable[[], None] = lambda: None  # the responder wakes up on this
         self._accepting = asyncio.Lock()
 
@@ -168,6 +171,8 @@ class Dialogue:
             if inbound.source and not user.source:
                 user.source = inbound.source
             handoff.back_to_bot(session, conversation)  # they write again after a caseworker resolved it
+            if self.campaigns is not None:
+                nudges.after_message(session, user, user.last_seen_at, self.campaigns)
             released = outbox.release_held(session, conversation.id)
             received = Received(stored.id, user.public_id)
         if released:

@@ -1,8 +1,10 @@
-"""The gateway's scheduler (APScheduler): timed work, such as reminders, that reads what is due from the database.
+"""The gateway's scheduler (APScheduler): timed work (reminders, nudges) that reads what is due from the database.
 
-Jobs keep no state of their own: a reminder is a row with a due time, so a restart loses nothing and a job
-that runs twice (two gateways, a retry) sends nothing twice. The job store is therefore APScheduler's memory
-store, filled here at start-up; the nudges of later features add their jobs beside the reminders.
+Jobs keep no state of their own: a reminder or a nudge is a row with a due time, so a restart loses nothing and
+a job that runs twice (two gateways, a retry) sends nothing twice. The job store is therefore APScheduler's
+memory store, filled here at start-up. Reminders go before nudges in each run; the young people whose nudges
+were never planned (a new campaign, consent given before nudges existed) are planned at start-up and every
+six hours.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge.agendas import Agendas
-from bot.services import reminders
+from bot.knowledge.nudges import Campaigns, Rules
+from bot.services import nudges, reminders
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,10 @@ class Scheduler:
         clock: Clock = system_clock,
         interval: float = 30.0,
         on_sent: Callable[[], None] = lambda: None,
+        campaigns: Campaigns | None = None,
     ) -> None:
         self.sessions, self.agendas, self.clock, self.on_sent = sessions, agendas, clock, on_sent
+        self.campaigns = campaigns or Campaigns(Rules(), {})
         self.scheduler = AsyncIOScheduler(timezone=str(agendas.zone))
         self.scheduler.add_job(
             self.send_reminders,
@@ -47,6 +52,17 @@ class Scheduler:
             seconds=interval,
             id="reminders",
             next_run_time=datetime.now(UTC),  # at start-up: whatever fell due while the gateway was down
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+
+        self.scheduler.add_job(
+            self.plan_nudges,
+            "interval",
+            hours=6,
+            id="plan_nudges",
+            next_run_time=datetime.now(UTC),
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,
@@ -63,10 +79,39 @@ class Scheduler:
         self.scheduler.modify_job("reminders", next_run_time=datetime.now(UTC))
 
     async def send_reminders(self) -> int:
-        """Put every due reminder in the outbox, each in its own transaction; returns how many went."""
+        """Put every due reminder, then every due nudge, in the outbox, each in its own transaction; how many went."""
         sent = await asyncio.to_thread(self._send_due)
+        sent += await asyncio.to_thread(self._send_due_nudges)
         if sent:
             self.on_sent()
+        return sent
+
+    async def plan_nudges(self) -> int:
+        """Plan the young people whose nudges were never planned, in batches; returns how many batches ran."""
+        return await asyncio.to_thread(self._plan_nudges)
+
+    def _plan_nudges(self) -> int:
+        after: int | None = 0
+        batches = 0
+        while after is not None:
+            with unit_of_work(self.sessions) as session:
+                after = nudges.plan_everyone(session, self.clock(), self.campaigns, after_id=after)
+            batches += 1
+        return batches
+
+    def _send_due_nudges(self) -> int:
+        now = self.clock()
+        with unit_of_work(self.sessions) as session:
+            due = nudges.due(session, now, self.campaigns)
+        sent = 0
+        for nudge_id in due:
+            try:
+                with unit_of_work(self.sessions) as session:
+                    sent += nudges.send(session, nudge_id, now, self.campaigns) is not None
+            except Exception:  # one broken nudge must not hold back the others
+                log.exception("nudge %d could not be sent; it stays due", nudge_id)
+        if sent:
+            log.info("%d nudge(s) put in the outbox", sent)
         return sent
 
     def _send_due(self) -> int:

@@ -14,9 +14,10 @@ import time
 from datetime import timedelta
 
 from bot.db import SessionFactory, unit_of_work
+from bot.models import utcnow
 from bot.pipeline.delivery import Channel, DeliveryError
 from bot.pipeline.workers import Worker
-from bot.services import outbox
+from bot.services import outbox, users
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class OutboxWorker(Worker):
             elif error.permanent or error.uncertain:
                 reason = f"{error.reason}: not sent again, to never send twice" if error.uncertain else error.reason
                 outbox.give_up(session, item_id, reason)
+                if error.unreachable:
+                    users.mark_unreachable(session, outgoing.channel, outgoing.recipient, utcnow())
                 log.warning("message %s given up: %s", item_id, reason)
             elif error.retry_after is not None:
                 outbox.wait_without_penalty(session, item_id, error.reason, timedelta(seconds=error.retry_after))

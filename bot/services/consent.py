@@ -5,7 +5,18 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from bot.models import Appointment, Consent, ConsentRecord, Conversation, Direction, Message, MessageStatus, Note, User
+from bot.models import (
+    Appointment,
+    Consent,
+    ConsentRecord,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    Note,
+    Nudge,
+    User,
+)
 
 # Bump when the text of the privacy notice changes, so each record says what the young person agreed to.
 NOTICE_VERSION = "2026-11"
@@ -20,10 +31,13 @@ def record_consent(session: Session, user: User, granted: bool) -> None:
 
 
 def forget_personal_data(session: Session, user: User) -> None:
-    """Erase what the young person told us (their messages' text, goal, chosen partner) and their appointments
+    """Erase what the young person told us (their messages' text, goal, chosen partner, plan, nudges and their
+    answers) and their appointments
     (the seats are free again, no reminder will come), with the confirmations and reminders that described them,
     what caseworkers wrote to them and the notes they kept about them; keep the bare log lines."""
-    user.goal = user.partner = None
+    user.goal = user.partner = user.plan = None
+    user.plan_started_at = user.my_actiris_done_at = None
+    session.execute(delete(Nudge).where(Nudge.user_id == user.id))  # what they were sent first, and answered
     conversations = select(Conversation.id).where(Conversation.user_id == user.id)
     session.execute(
         update(Message)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,9 @@ def identify(session: Session, channel: str, external_id: str) -> tuple[User, bo
     user = session.scalars(query).one_or_none()
     if user is not None:
         user.last_seen_at = utcnow()
+        for identity in user.identities:  # they write from here: we may write here again
+            if identity.channel == channel and identity.external_id == external_id:
+                identity.unreachable_at = None
         return user, False
     try:
         with session.begin_nested():  # two first messages racing: the loser reads the winner's user
@@ -32,6 +37,20 @@ def identify(session: Session, channel: str, external_id: str) -> tuple[User, bo
     except IntegrityError:
         return session.scalars(query).one(), False
     return user, True
+
+
+def mark_unreachable(session: Session, channel: str, external_id: str, now: datetime) -> None:
+    """The platform said this young person blocked us on this channel: nothing more is sent first there,
+    until they write from it again."""
+    session.execute(
+        update(ChannelIdentity)
+        .where(
+            ChannelIdentity.channel == channel,
+            ChannelIdentity.external_id == external_id,
+            ChannelIdentity.unreachable_at.is_(None),
+        )
+        .values(unreachable_at=now)
+    )
 
 
 def by_public_id(session: Session, public_id: str) -> User:
