@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             channels=channels,
             scheduler=scheduler,
             wake_outbox=sender.wake,  # a caseworker's answer leaves at once
+            campaigns=campaigns,
         )
         install(app, gateway)  # once per start, before any request (served only after the lifespan yields)
         responder.start()

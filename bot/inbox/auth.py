@@ -130,7 +130,25 @@ def page_admin(signed: Annotated[Signed, Depends(signed_in)]) -> Signed:
     return signed
 
 
+def _coordinator(signed: Signed) -> Signed:
+    if signed.account.role != Role.COORDINATOR:
+        raise HTTPException(status_code=403, detail="for coordinators only")
+    return signed
+
+
+def page_coordinator(signed: Annotated[Signed, Depends(signed_in)]) -> Signed:
+    """A coordinator (Actiris), on a page: the programme-wide views and switches."""
+    return _coordinator(signed)
+
+
+def post_coordinator(signed: Annotated[Signed, Depends(with_csrf)]) -> Signed:
+    """A coordinator, posting a form with its CSRF token."""
+    return _coordinator(signed)
+
+
 Staff = Annotated[Signed, Depends(page_staff)]
+Coordinator = Annotated[Signed, Depends(page_coordinator)]
+CoordinatorPost = Annotated[Signed, Depends(post_coordinator)]
 StaffJson = Annotated[Signed, Depends(json_staff)]
 StaffPost = Annotated[Signed, Depends(post_staff)]
 Admin = Annotated[Signed, Depends(page_admin)]
@@ -172,7 +190,15 @@ def api_staff(account: Annotated[Account, Depends(api_account)]) -> Account:
     return account
 
 
+def api_coordinator(account: Annotated[Account, Depends(api_account)]) -> Account:
+    """A coordinator's token."""
+    if account.role != Role.COORDINATOR:
+        raise HTTPException(status_code=403, detail="for coordinators only")
+    return account
+
+
 ApiStaff = Annotated[Account, Depends(api_staff)]
+ApiCoordinator = Annotated[Account, Depends(api_coordinator)]
 
 
 # --- after a change --------------------------------------------------------------------------------------------

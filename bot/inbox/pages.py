@@ -25,7 +25,7 @@ from bot.inbox import auth, display, queries
 from bot.inbox.auth import Admin, AnySigned, Db, Signed, SignedPost, Staff, StaffJson, StaffPost
 from bot.models import Account, Conversation, Organisation, Role, utcnow
 from bot.pipeline import state
-from bot.services import accounts, handoff, outbox
+from bot.services import accounts, handoff, nudges, outbox
 from bot.services.handoff import HandoffError
 
 HERE = Path(__file__).resolve().parent
@@ -204,6 +204,8 @@ def _conversation_page(
         with_people=handoff.with_people(talk),
         window_closed=outbox.window_closed(talk),
         template_available=bool(settings.whatsapp_caseworker_template),
+        nudges=nudges.of_person(session, talk.user),
+        stopped_topics=sorted(nudges.stopped_topics(session, talk.user)),
         error=error,
         draft=draft or {},
     )

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from telegram import Bot
 
 from bot.db import SessionFactory
+from bot.knowledge.nudges import Campaigns, Rules
 from bot.pipeline.delivery import Channel
 from bot.pipeline.dialogue import Dialogue
 from bot.pipeline.rasa_client import RasaClient
@@ -36,6 +37,7 @@ class Gateway:
     channels: Mapping[str, Channel] = field(default_factory=dict)  # the channels the outbox sends through
     scheduler: Scheduler | None = None
     wake_outbox: Callable[[], None] | None = None  # a caseworker's answer leaves at once, not at the next poll
+    campaigns: Campaigns = field(default_factory=lambda: Campaigns(Rules(), {}))  # the nudges (knowledge/nudges.yml)
 
 
 def install(app: FastAPI, gateway: Gateway) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -196,10 +196,13 @@ def oldest_due(
     *,
     channels: list[str] | None = None,
     limit: int = 200,
+    answers_first: bool = False,
 ) -> list[tuple[int, int]]:
     """(id, conversation id) of the oldest `waiting` message of each conversation, if it is `ready` and due.
 
-    Messages of one conversation are handled one at a time and in order: a later one never overtakes.
+    Messages of one conversation are handled one at a time and in order: a later one never overtakes. With
+    `answers_first`, conversations whose next message answers someone (a reply, a caseworker's answer) go before
+    those the assistant writes to first (reminders, nudges): a batch of nudges never delays someone writing now.
     """
     oldest = select(func.min(Message.id)).where(Message.status.in_(waiting))
     if channels is not None:
@@ -211,10 +214,15 @@ def oldest_due(
             Message.status == ready,
             (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= utcnow()),
         )
-        .order_by(Message.id)
+        .order_by(*((_writing_first(), Message.id) if answers_first else (Message.id,)))
         .limit(limit)
     )
     return [(row.id, row.conversation_id) for row in session.execute(query)]
+
+
+def _writing_first() -> ColumnElement[int]:
+    """0 for a message that answers someone, 1 for one the assistant sends first."""
+    return case((Message.reply_to_id.is_not(None) | Message.author_id.is_not(None), 0), else_=1)
 
 
 def answer_later(session: Session, message_id: int, reason: str) -> int:

@@ -522,18 +522,33 @@ def pause_person(session: Session, user: User, paused: bool, now: datetime, camp
     plan(session, user, now, campaigns)
 
 
-def pause_campaign(session: Session, campaign_id: str, paused: bool, account_id: int | None) -> None:
-    """Pause (nothing of it goes out, pending rows cancelled) or resume (everyone re-planned by the scheduler)."""
+def pause_campaign(
+    session: Session, campaign_id: str, paused: bool, account_id: int | None, now: datetime, campaigns: Campaigns
+) -> int:
+    """Pause (nothing of it goes out: pending rows cancelled) or resume (those young people planned again);
+    returns how many young people it touched."""
+    campaign = campaigns.get(campaign_id)
+    if campaign is None:
+        raise UnknownCampaign(campaign_id)
     if paused:
         if session.get(CampaignPause, campaign_id) is None:
             session.add(CampaignPause(campaign=campaign_id, paused_by=account_id))
-        session.execute(
+        return session.execute(
             update(Nudge)
             .where(Nudge.campaign == campaign_id, Nudge.status == NudgeStatus.PENDING)
             .values(status=NudgeStatus.CANCELLED, reason="campaign paused")
-        )
-    else:
-        session.execute(delete(CampaignPause).where(CampaignPause.campaign == campaign_id))
+        ).rowcount  # type: ignore[attr-defined]
+    session.execute(delete(CampaignPause).where(CampaignPause.campaign == campaign_id))
+    session.flush()
+    held = select(Nudge.user_id).where(Nudge.campaign == campaign_id, Nudge.reason == "campaign paused")
+    people = session.scalars(select(User).where(User.id.in_(held))).all()
+    for user in people:
+        plan(session, user, now, campaigns, only=[campaign])
+    return len(people)
+
+
+class UnknownCampaign(LookupError):
+    """No campaign of nudges.yml has this id."""
 
 
 def of_person(session: Session, user: User) -> list[Nudge]:

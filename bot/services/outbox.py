@@ -61,8 +61,9 @@ def window_closed(conversation: Conversation, now: datetime | None = None) -> bo
 
 
 def due(session: Session, channels: list[str], limit: int = 200) -> list[tuple[int, int]]:
-    """The messages to send now (id, conversation id): the oldest waiting one of each conversation, when due."""
-    return oldest_due(session, WAITING, MessageStatus.QUEUED, channels=channels, limit=limit)
+    """The messages to send now (id, conversation id): the oldest waiting one of each conversation, when due;
+    answers to people writing now before the messages the assistant sends first."""
+    return oldest_due(session, WAITING, MessageStatus.QUEUED, channels=channels, limit=limit, answers_first=True)
 
 
 def claim(session: Session, message_id: int) -> Outgoing | None:

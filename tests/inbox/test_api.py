@@ -204,6 +204,8 @@ def test_the_api_is_documented(app: FastAPI) -> None:
         "/inbox/api/conversations/{conversation_id}/resolve",
         "/inbox/api/conversations/{conversation_id}/transfer",
         "/inbox/api/conversations/{conversation_id}/notes",
+        "/inbox/api/campaigns",
+        "/inbox/api/campaigns/{campaign_id}/pause",
     }  # the pages stay out of the API documentation
     listing = paths["/inbox/api/conversations"]["get"]
     assert listing["summary"] and listing["description"]

@@ -40,6 +40,18 @@ def test_only_the_oldest_waiting_message_of_a_conversation_is_due(sessions: Sess
         assert outbox.due(session, ["telegram"]) == [(a2, first), (b1, second)]
 
 
+def test_answers_to_people_writing_now_go_before_what_the_assistant_sends_first(sessions: SessionFactory) -> None:
+    first_sent = []
+    with unit_of_work(sessions) as session:
+        for _ in range(3):  # a batch of nudges, queued first
+            user = make_user(session, channel="telegram")
+            conversation = users.current_conversation(session, user, "telegram")
+            first_sent.append((messages.enqueue(session, conversation.id, Reply("nudge", "fr")).id, conversation.id))
+    talking, (answer,) = conversation_with_replies(sessions, "telegram", "the answer")
+    with unit_of_work(sessions) as session:
+        assert outbox.due(session, ["telegram"]) == [(answer, talking), *first_sent]
+
+
 def test_a_message_is_claimed_once(sessions: SessionFactory) -> None:
     _, (message,) = conversation_with_replies(sessions, "telegram", "once")
     with unit_of_work(sessions) as session:

@@ -213,6 +213,7 @@ class TelegramApiStandin:
         }
         self._lock = threading.Lock()
         self._sent_changed = threading.Condition(self._lock)
+        self._blocked: set[str] = set()  # chats whose user blocked the bot: sends answer 403
         self._calls: list[tuple[str, JSONDict]] = []
         self._sent: list[JSONDict] = []
         self._pending: list[_Pending] = []
@@ -533,6 +534,11 @@ class TelegramApiStandin:
         with self._lock:
             self._failures.setdefault(method.lower(), []).extend([(retry_after, chat_id)] * times)
 
+    def block(self, chat_id: int | str) -> None:
+        """The user of ``chat_id`` blocks the bot: every send to that chat answers 403, as Telegram does."""
+        with self._lock:
+            self._blocked.add(str(chat_id))
+
     @property
     def webhook_deliveries(self) -> list[dict]:
         """Every webhook POST attempt (``update_id``, ``url``, ``status`` or None, ``error`` or None, ``at``)."""
@@ -735,6 +741,8 @@ class TelegramApiStandin:
                     raise ApiError(401, "Unauthorized")
                 if handler is None:
                     raise ApiError(404, "Not Found: method not found")
+                if name.startswith("send") and str(params.get("chat_id")) in self._blocked:
+                    raise ApiError(403, "Forbidden: bot was blocked by the user")
                 retry_after = self._take_failure(name, params)
                 if retry_after is not None:
                     raise ApiError(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})

@@ -1,0 +1,104 @@
+"""Nudges through the running gateway: its scheduler on a controllable clock, the outbox and Telegram.
+
+Planning and the rules are tested in tests/services/test_nudges.py; here: a due nudge reaches Telegram once with
+its buttons, a restart sends it neither again nor not at all, and a young person who blocked the bot is marked
+unreachable there, so nothing more is sent first to that chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bot.db import unit_of_work
+from bot.knowledge.nudges import campaigns
+from bot.models import ChannelIdentity, Consent, ConsentRecord, Nudge, NudgeStatus
+from bot.services import nudges, users
+from tests.gateway.conftest import Gateway, ManualClock
+from tests.gateway.test_reminders import tick
+from tests.standins.telegram_api import TelegramApiStandin
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+
+
+def brussels(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BRUSSELS).astimezone(UTC)
+
+
+CONSENT = brussels(2026, 11, 2, 14)  # a Monday; the My Actiris nudge is due three weeks later at 10:30
+
+
+@pytest.fixture
+def telegram() -> Iterator[TelegramApiStandin]:
+    with TelegramApiStandin() as standin:
+        yield standin
+
+
+def consented(gateway: Gateway, chat: int) -> None:
+    """A young person on Telegram who said OK to keeping their data on CONSENT, in French."""
+    with unit_of_work(gateway.sessions()) as session:
+        user, _ = users.identify(session, "telegram", str(chat))
+        user.consent, user.language, user.created_at, user.last_seen_at = Consent.GIVEN, "fr", CONSENT, CONSENT
+        users.current_conversation(session, user, "telegram").last_inbound_at = CONSENT
+        session.add(ConsentRecord(user_id=user.id, granted=True, notice_version="test", created_at=CONSENT))
+        session.flush()
+        nudges.plan(session, user, CONSENT, campaigns())
+
+
+def sent_steps(gateway: Gateway) -> list[str]:
+    with unit_of_work(gateway.sessions()) as session:
+        rows = session.scalars(select(Nudge).where(Nudge.status.in_(("sent", "answered"))).order_by(Nudge.id))
+        return [f"{n.campaign}/{n.step}" for n in rows]
+
+
+async def test_a_nudge_reaches_telegram_once_with_its_buttons_across_a_restart(
+    make_gateway: Any, telegram: TelegramApiStandin
+) -> None:
+    clock = ManualClock(CONSENT)
+    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url, "SCHEDULER_INTERVAL": 3600}
+    gateway: Gateway = make_gateway(clock=clock, **env).start()
+    consented(gateway, 5151)
+
+    await tick(gateway, clock, brussels(2026, 11, 23, 10, 29))
+    assert telegram.sent(5151) == []
+    await tick(gateway, clock, brussels(2026, 11, 23, 10, 31))
+    (nudge,) = await telegram.wait_for_sent_async(5151, 1)
+    assert "My Actiris" in nudge["text"]
+    keyboard = [b for row in nudge["reply_markup"]["inline_keyboard"] for b in row]
+    assert [b["callback_data"].split('"choice":"')[1].rstrip('"}') for b in keyboard] == [
+        "done", "help", "snooze", "stop"
+    ]  # fmt: skip
+    assert all(b["callback_data"].startswith('/answer_nudge{"nudge":"') for b in keyboard)
+
+    gateway.stop()
+    gateway = make_gateway(clock=clock, **env).start()
+    await tick(gateway, clock, brussels(2026, 11, 23, 10, 45))
+    assert len(telegram.sent(5151)) == 1  # never twice
+    assert sent_steps(gateway) == ["my_actiris/first"]
+    gateway.stop()
+
+
+async def test_a_young_person_who_blocked_the_bot_gets_nothing_more_there(
+    make_gateway: Any, telegram: TelegramApiStandin
+) -> None:
+    clock = ManualClock(CONSENT)
+    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url, "SCHEDULER_INTERVAL": 3600}
+    gateway: Gateway = make_gateway(clock=clock, **env).start()
+    consented(gateway, 6262)
+    telegram.block(6262)
+
+    await tick(gateway, clock, brussels(2026, 11, 23, 10, 31))  # My Actiris: refused with 403
+    with unit_of_work(gateway.sessions()) as session:
+        identity = session.scalars(select(ChannelIdentity).where(ChannelIdentity.external_id == "6262")).one()
+        assert identity.unreachable_at is not None
+    await tick(gateway, clock, brussels(2026, 11, 23, 17, 31))  # "come back", 21 days after: not even tried
+    with unit_of_work(gateway.sessions()) as session:
+        come_back = session.scalars(select(Nudge).where(Nudge.campaign == "come_back", Nudge.step == "d21")).one()
+        assert come_back.status == NudgeStatus.SKIPPED and "blocked" in (come_back.reason or "")
+    assert telegram.sent(6262) == []
+    gateway.stop()
