@@ -612,7 +612,7 @@ def figures(session: Session, by_channel_and_language: bool = False) -> list[Ste
 
 def opt_outs(session: Session) -> dict[str, int]:
     """How many young people stopped each topic."""
-    return dict(session.execute(select(NudgeOptOut.topic, func.count()).group_by(NudgeOptOut.topic)).tuples().all())
+    return dict(session.execute(select(NudgeOptOut.topic, func.count()).group_by(NudgeOptOut.topic)).all())
 
 
 def blocked(session: Session) -> dict[str, int]:
@@ -622,9 +622,7 @@ def blocked(session: Session) -> dict[str, int]:
             select(ChannelIdentity.channel, func.count())
             .where(ChannelIdentity.unreachable_at.is_not(None))
             .group_by(ChannelIdentity.channel)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
 
 

@@ -1,9 +1,9 @@
 """`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, and the
 channels under load with repeated deliveries, booking under contention, handoff to the inbox and the inbox with
-many conversations, each next to its baseline.
+many conversations, nudges at scale, each next to its baseline.
 
 Prints figures; asserts nothing.
-Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels|booking|handoff ...]`.
+Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels|booking|handoff|nudges ...]`.
 """
 
 from __future__ import annotations
@@ -289,8 +289,8 @@ def main() -> int:
     parser.add_argument(
         "parts",
         nargs="*",
-        default=["finder", "language", "latency", "nlu", "channels", "booking", "handoff"],
-        help="finder language latency nlu channels booking handoff",
+        default=["finder", "language", "latency", "nlu", "channels", "booking", "handoff", "nudges"],
+        help="finder language latency nlu channels booking handoff nudges",
     )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=200)
@@ -299,6 +299,8 @@ def main() -> int:
     parser.add_argument("--booking-people", type=int, default=50, help="young people booking at once")
     parser.add_argument("--handoffs", type=int, default=30, help="young people asking for a person (handoff)")
     parser.add_argument("--conversations", type=int, default=10_000, help="conversations in the inbox (handoff)")
+    parser.add_argument("--nudge-people", type=int, default=10_000, help="young people due at once (nudges)")
+    parser.add_argument("--nudge-idle", type=int, default=100_000, help="planned, not due, for the tick (nudges)")
     parser.add_argument("--nlu-config", default=str(ROOT / "config.yml"), help="pipeline to cross-validate")
     parser.add_argument("--cv-json", help="score the predictions nlu_cv.py wrote earlier instead of training")
     args = parser.parse_args()
@@ -322,6 +324,10 @@ def main() -> int:
         from tests.bench.handoff import bench_handoff
 
         bench_handoff(args.handoffs, args.conversations)
+    if "nudges" in args.parts:
+        from tests.bench.nudges import bench_nudges
+
+        bench_nudges(args.nudge_people, args.nudge_idle)
     return 0
 
 
