@@ -108,25 +108,25 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 
 def _nudge_stats(session: Any) -> None:
-    from bot.services import nudges
+    from bot.inbox import queries
 
     print(
         f"{'campaign/step':<28}{'planned':>8}{'sent':>6}{'deliv.':>7}{'read':>6}{'answ.':>6}{'skipped':>8}{'cancel.':>8}"
     )
-    for line in nudges.figures(session):
+    for line in queries.figures(session):
         name = f"{line.campaign}/{line.step}"
         answers = ", ".join(f"{key} {count}" for key, count in sorted(line.answers.items()))
         counts = f"{line.planned:>8}{line.sent:>6}{line.delivered:>7}{line.read:>6}{line.answered:>6}"
         print(f"{name:<28}{counts}{line.skipped:>8}{line.cancelled:>8}  {answers}")
-    print(f"stopped topics: {nudges.opt_outs(session) or 'none'}")
-    print(f"blocked us: {nudges.blocked(session) or 'none'}")
+    print(f"stopped topics: {queries.opt_outs(session) or 'none'}")
+    print(f"blocked us: {queries.blocked(session) or 'none'}")
 
 
 def _nudge_preview(session: Any, campaigns: Any, at: datetime, campaign: str | None) -> None:
-    from bot.services import nudges
+    from bot.services import nudge_sending
 
     zone = campaigns.zone
-    planned = nudges.preview(session, at, campaigns, campaign)
+    planned = nudge_sending.preview(session, at, campaigns, campaign)
     for row, decision in planned:
         until = f" until {decision.until.astimezone(zone):%Y-%m-%d %H:%M}" if decision.until else ""
         why = f": {decision.reason}" if decision.reason else ""

@@ -1,13 +1,16 @@
-"""Database engine and sessions (built at start-up from the settings and passed in), and schema migrations (Alembic)."""
+"""Database engine and sessions (built at start-up from the settings and passed in), the one column type for a
+moment (UTC, aware), and schema migrations (Alembic)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -32,6 +35,23 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
     return create_engine(database_url, pool_pre_ping=True, **kwargs)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, always UTC and aware both ways: SQLite keeps no zone, so it is put back on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("a naive datetime cannot be stored: say its zone (every moment is kept in UTC)")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 SessionFactory = sessionmaker[Session]

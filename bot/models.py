@@ -9,18 +9,17 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     Enum,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.db import UTCDateTime
 
 
 def utcnow() -> datetime:
@@ -34,23 +33,6 @@ def new_public_id() -> str:
 def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
     """Store an enum as its plain string value (readable in SQL, portable across databases)."""
     return Enum(enum_class, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A moment, always UTC and aware both ways: SQLite keeps no zone, so it is put back on the way out."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("a naive datetime cannot be stored: say its zone (every moment is kept in UTC)")
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -472,36 +454,3 @@ class ConsentRecord(Base):
     granted: Mapped[bool] = mapped_column(Boolean)
     notice_version: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-__all__ = [
-    "Account",
-    "ApiToken",
-    "Appointment",
-    "AppointmentStatus",
-    "Base",
-    "CampaignPause",
-    "ChannelIdentity",
-    "Consent",
-    "ConsentRecord",
-    "Conversation",
-    "DeliveryStatus",
-    "Direction",
-    "HandoffEvent",
-    "HandoffStatus",
-    "InboundKind",
-    "InboxSession",
-    "LanguageSource",
-    "Message",
-    "MessageStatus",
-    "Note",
-    "Nudge",
-    "NudgeOptOut",
-    "NudgeStatus",
-    "Organisation",
-    "Reminder",
-    "ReminderKind",
-    "ReminderStatus",
-    "Role",
-    "User",
-]

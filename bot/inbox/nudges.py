@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from bot.inbox import auth, display
+from bot.inbox import auth, display, queries
 from bot.inbox.api import ERRORS
 from bot.inbox.auth import ApiCoordinator, Coordinator, CoordinatorPost, Db, StaffPost
 from bot.inbox.pages import render, see_other
@@ -40,10 +40,10 @@ def overview(session: Session, campaigns: Campaigns) -> dict[str, Any]:
             {"id": c.id, "topic": c.topic, "priority": c.priority, "paused": c.id in paused, "steps": len(c.steps)}
             for c in campaigns
         ],
-        "steps": [asdict(line) for line in nudges.figures(session)],
-        "by_channel_and_language": [asdict(line) for line in nudges.figures(session, by_channel_and_language=True)],
-        "stopped_topics": nudges.opt_outs(session),
-        "blocked": nudges.blocked(session),
+        "steps": [asdict(line) for line in queries.figures(session)],
+        "by_channel_and_language": [asdict(line) for line in queries.figures(session, by_channel_and_language=True)],
+        "stopped_topics": queries.opt_outs(session),
+        "blocked": queries.blocked(session),
     }
 
 

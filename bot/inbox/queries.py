@@ -8,6 +8,7 @@ same rule as `handoff.can_see`, so a page or the API never shows what the accoun
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -15,11 +16,15 @@ from sqlalchemy.orm import Session, selectinload
 from bot.models import (
     Account,
     Appointment,
+    ChannelIdentity,
     Conversation,
     Direction,
     HandoffStatus,
     Message,
     Note,
+    Nudge,
+    NudgeOptOut,
+    NudgeStatus,
     Organisation,
     Role,
 )
@@ -180,3 +185,73 @@ def organisation_by_key(session: Session, key: str) -> Organisation | None:
 def all_accounts(session: Session) -> Sequence[Account]:
     """Every account, by role then email (the admins' read-only page)."""
     return session.scalars(select(Account).order_by(Account.role, Account.email)).all()
+
+
+# --- nudges: what became of each campaign's steps (counts only) -------------------------------------------
+
+
+@dataclass
+class StepFigures:
+    """What became of one step of a campaign (on one channel, in one language, when given)."""
+
+    campaign: str
+    step: str
+    channel: str | None = None
+    language: str | None = None
+    planned: int = 0
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    answered: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    answers: dict[str, int] = field(default_factory=dict)
+
+
+def figures(session: Session, by_channel_and_language: bool = False) -> list[StepFigures]:
+    """Planned, sent, delivered, read, answered (each button), skipped and cancelled, per campaign and step."""
+    rows = session.execute(
+        select(
+            Nudge.campaign, Nudge.step, Nudge.status, Nudge.answer, Message.delivery_status, Message.channel,
+            Message.language, func.count(),
+        )
+        .outerjoin(Message, Message.id == Nudge.message_id)
+        .group_by(
+            Nudge.campaign, Nudge.step, Nudge.status, Nudge.answer, Message.delivery_status, Message.channel,
+            Message.language,
+        )
+    ).all()  # fmt: skip
+    table: dict[tuple[str, str, str | None, str | None], StepFigures] = {}
+    for campaign, step, status, answer, delivery, channel, language, count in rows:
+        key = (campaign, step, channel, language) if by_channel_and_language else (campaign, step, None, None)
+        line = table.setdefault(key, StepFigures(*key))
+        if status == NudgeStatus.PENDING:
+            line.planned += count
+        elif status == NudgeStatus.SKIPPED:
+            line.skipped += count
+        elif status == NudgeStatus.CANCELLED:
+            line.cancelled += count
+        else:  # sent or answered: it went out
+            line.sent += count
+            line.delivered += count if delivery in ("delivered", "read") else 0
+            line.read += count if delivery == "read" else 0
+            if answer:
+                line.answered += count
+                line.answers[answer] = line.answers.get(answer, 0) + count
+    return sorted(table.values(), key=lambda f: (f.campaign, f.step, f.channel or "", f.language or ""))
+
+
+def opt_outs(session: Session) -> dict[str, int]:
+    """How many young people stopped each topic."""
+    return dict(session.execute(select(NudgeOptOut.topic, func.count()).group_by(NudgeOptOut.topic)).all())
+
+
+def blocked(session: Session) -> dict[str, int]:
+    """How many young people blocked us, per channel."""
+    return dict(
+        session.execute(
+            select(ChannelIdentity.channel, func.count())
+            .where(ChannelIdentity.unreachable_at.is_not(None))
+            .group_by(ChannelIdentity.channel)
+        ).all()
+    )

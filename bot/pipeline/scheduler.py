@@ -19,7 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge.agendas import Agendas
 from bot.knowledge.nudges import Campaigns, Rules
-from bot.services import nudges, reminders
+from bot.services import nudge_sending, nudges, reminders
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +102,12 @@ class Scheduler:
     def _send_due_nudges(self) -> int:
         now = self.clock()
         with unit_of_work(self.sessions) as session:
-            due = nudges.due(session, now, self.campaigns)
+            due = nudge_sending.due(session, now, self.campaigns)
         sent = 0
         for nudge_id in due:
             try:
                 with unit_of_work(self.sessions) as session:
-                    sent += nudges.send(session, nudge_id, now, self.campaigns) is not None
+                    sent += nudge_sending.send(session, nudge_id, now, self.campaigns) is not None
             except Exception:  # one broken nudge must not hold back the others
                 log.exception("nudge %d could not be sent; it stays due", nudge_id)
         if sent:

@@ -20,7 +20,7 @@ from bot.db import SessionFactory, unit_of_work
 from bot.i18n import catalog
 from bot.knowledge.nudges import campaigns
 from bot.models import Consent, ConsentRecord, Conversation, Nudge, NudgeOptOut, NudgeStatus, User
-from bot.services import nudges
+from bot.services import nudge_sending, nudges
 from tests.actions.conftest import DOMAIN
 from tests.factories import make_user
 
@@ -66,10 +66,10 @@ def sent_nudge(sessions: SessionFactory) -> tuple[str, int]:
         nudges.plan(session, user, start, campaigns())
         public_id = user.public_id
     with unit_of_work(sessions) as session:
-        nudge_id = nudges.due(session, NOW, campaigns())[0]  # My Actiris goes first ("come back" is late)
+        nudge_id = nudge_sending.due(session, NOW, campaigns())[0]  # My Actiris goes first ("come back" is late)
         assert session.get_one(Nudge, nudge_id).campaign == "my_actiris"
     with unit_of_work(sessions) as session:
-        assert nudges.send(session, nudge_id, NOW, campaigns()) is not None
+        assert nudge_sending.send(session, nudge_id, NOW, campaigns()) is not None
     return public_id, nudge_id
 
 

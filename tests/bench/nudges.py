@@ -36,7 +36,7 @@ from bot.models import (
     NudgeStatus,
     User,
 )
-from bot.services import messages, nudges
+from bot.services import messages, nudge_sending, nudges
 from bot.services.messages import Reply
 from tests.bench.__main__ import heading
 
@@ -93,14 +93,14 @@ def scheduler(sessions: SessionFactory, plans: Campaigns, stop_after: int | None
     sent = 0
     while True:
         with unit_of_work(sessions) as session:
-            due = nudges.due(session, DUE, plans, limit=500)
+            due = nudge_sending.due(session, DUE, plans, limit=500)
         if not due:
             return sent
         for nudge_id in due:
             if stop_after is not None and sent >= stop_after:
                 return sent  # stopped half-way (a restart)
             with unit_of_work(sessions) as session:
-                sent += nudges.send(session, nudge_id, DUE, plans) is not None
+                sent += nudge_sending.send(session, nudge_id, DUE, plans) is not None
 
 
 def outbox_directly(sessions: SessionFactory, ids: list[int]) -> float:
@@ -185,7 +185,7 @@ def tick(name: str, sessions: SessionFactory, dialect: str, plans: Campaigns, id
         for _ in range(20):
             began = time.perf_counter()
             with unit_of_work(sessions) as session:
-                nudges.due(session, DUE + timedelta(days=1), plans)
+                nudge_sending.due(session, DUE + timedelta(days=1), plans)
             runs.append(time.perf_counter() - began)
         return sorted(runs)[len(runs) // 2] * 1000
 

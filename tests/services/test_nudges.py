@@ -31,7 +31,7 @@ from bot.models import (
     NudgeStatus,
     User,
 )
-from bot.services import nudges
+from bot.services import nudge_sending, nudges
 from bot.settings import ROOT, get_settings
 from tests.factories import make_user
 
@@ -75,11 +75,11 @@ def pending(session: Session, user: User, campaign: str | None = None) -> dict[s
 def run(sessions: SessionFactory, now: datetime, campaigns: Campaigns) -> list[int]:
     """One scheduler tick at `now`: every due nudge decided, each in its own transaction; the messages sent."""
     with unit_of_work(sessions) as session:
-        ids = nudges.due(session, now, campaigns)
+        ids = nudge_sending.due(session, now, campaigns)
     sent = []
     for nudge_id in ids:
         with unit_of_work(sessions) as session:
-            message = nudges.send(session, nudge_id, now, campaigns)
+            message = nudge_sending.send(session, nudge_id, now, campaigns)
             if message is not None:
                 sent.append(message)
     return sent
