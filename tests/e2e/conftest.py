@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.settings import ROOT
 from tests.stack import RunningStack, StackFailed, start_stack
@@ -44,6 +47,16 @@ def whatsapp_env(whatsapp: GraphApiStandin) -> dict[str, str]:
     }
 
 
+def knowledge_for_the_stack(folder: Path) -> Path:
+    """knowledge/ as shipped, but nudges go at any hour and any day, right after a message: the stack runs on
+    the real clock, and the tests bring a nudge forward to now (the rules are tested with a clock elsewhere)."""
+    shutil.copytree(ROOT / "knowledge", folder, dirs_exist_ok=True)
+    nudges = yaml.safe_load((folder / "nudges.yml").read_text(encoding="utf-8"))
+    nudges["rules"].update({"quiet_hours": "", "days_off": [], "busy_hours": 0})
+    (folder / "nudges.yml").write_text(yaml.safe_dump(nudges, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Rasa, the action server and the gateway on free loopback ports, Telegram and WhatsApp against stand-ins."""
@@ -59,6 +72,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "TELEGRAM_BOT_TOKEN": telegram.token,
                 "TELEGRAM_API_BASE_URL": telegram.base_url,
                 "SCHEDULER_INTERVAL": "1",
+                "KNOWLEDGE_DIR": str(knowledge_for_the_stack(tmp_path_factory.mktemp("knowledge"))),
             }
             | whatsapp_env(whatsapp),
         )
