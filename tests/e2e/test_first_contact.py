@@ -85,7 +85,8 @@ def test_consent_then_goal_with_buttons_in_dutch(stack: Stack) -> None:
     consent = chat.say(payload="/affirm")["replies"]
     assert [r["text"] for r in consent] == [text("utter_consent_given", "nl"), text("utter_ask_goal", "nl")]
     goal_buttons = {b["title"]: b["payload"] for b in consent[1]["buttons"]}
-    assert len(goal_buttons) == 7
+    assert len(goal_buttons) == 8  # the six goals, a person, and "I started something" (its follow-up: nudges)
+    assert goal_buttons[text("buttons.plan_started", "nl")] == "/started_plan"
     assert goal_buttons[text("buttons.goal_job", "nl")] == '/share_goal{"goal": "job"}'  # braces as Rasa reads them
     job = chat.say(payload=goal_buttons[text("buttons.goal_job", "nl")])["replies"]
     assert job[0]["text"] == text("utter_goal_job", "nl")

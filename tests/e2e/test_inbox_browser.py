@@ -108,3 +108,18 @@ def test_signing_in_with_a_wrong_password_says_so_and_lets_nobody_in(stack: Stac
     expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
     page.goto(f"{stack.url}/inbox/queue/waiting")
     expect(page).to_have_url(f"{stack.url}/inbox/login")
+
+
+def test_a_coordinator_pauses_and_resumes_a_nudge_campaign(stack: Stack, page: Page) -> None:
+    email = f"coordinator-{uuid.uuid4().hex[:6]}@actiris.example"
+    cli(stack, "accounts", "create", "--email", email, "--password", PASSWORD, "--role", "coordinator")
+    sign_in(page, stack, email)
+    page.get_by_role("link", name="Nudges").click()
+    expect(page).to_have_url(f"{stack.url}/inbox/campaigns")
+    row = page.locator("tr", has_text="my_actiris").first
+    expect(row).to_contain_text("running")
+    row.get_by_role("button", name="Pause").click()
+    row = page.locator("tr", has_text="my_actiris").first
+    expect(row).to_contain_text("paused")
+    row.get_by_role("button", name="Resume").click()
+    expect(page.locator("tr", has_text="my_actiris").first).to_contain_text("running")

@@ -42,7 +42,7 @@ def bring_forward(stack: Stack, channel: str, external_id: str) -> None:
     )
 
 
-@pytest.mark.parametrize(("chat_id", "language"), [(7300 + i, language) for i, language in enumerate(SAID)])
+@pytest.mark.parametrize(("chat_id", "language"), [(7400 + i, language) for i, language in enumerate(SAID)])
 def test_a_nudge_arrives_and_its_answers_work(stack: Stack, chat_id: int, language: str) -> None:
     hello, started, plan = SAID[language]
     chat = TelegramChat(stack, chat_id, language)
@@ -68,7 +68,7 @@ def test_a_nudge_arrives_and_its_answers_work(stack: Stack, chat_id: int, langua
 
 
 def test_whatsapp_outside_the_window_gets_the_campaigns_template(stack: Stack) -> None:
-    phone = "32473000001"
+    phone = "32478000001"
     user = WhatsAppUser(stack, phone)
     user.say("salut")
     user.api.wait_for_sent(phone, 2)
