@@ -27,6 +27,7 @@ from bot.pipeline.rasa_client import RasaClient, RasaUnavailable, action_server_
 from bot.pipeline.workers import Worker
 from bot.services import consent, handoff, messages, nudges, outbox, users
 from bot.services.messages import Attachment, Button, DuplicateMessage, Reply
+from bot.settings import DEFAULT_LANGUAGE
 from bot.understanding.language import LanguageResolver
 from bot.understanding.redaction import redact_national_numbers
 from bot.understanding.safety import sounds_like_distress
@@ -291,7 +292,7 @@ class Dialogue:
                 conversation_id=row.conversation_id,
                 public_id=user.public_id,
                 consent=user.consent.value,
-                language=row.language or user.language or "fr",
+                language=row.language or user.language or DEFAULT_LANGUAGE,
                 channel=row.channel,
                 kind=row.kind or InboundKind.TEXT,
                 text=row.text,

@@ -28,7 +28,7 @@ from bot.models import (
 )
 from bot.services import appointment_texts as texts
 from bot.services.messages import Button, Reply, Template, enqueue
-from bot.settings import QuietHours, get_settings
+from bot.settings import DEFAULT_LANGUAGE, QuietHours, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def send(session: Session, reminder_id: int, agendas: Agendas, now: datetime) ->
     assert conversation is not None
     if not _finish(session, reminder, ReminderStatus.SENT):
         return None
-    language = appointment.user.language or "fr"
+    language = appointment.user.language or DEFAULT_LANGUAGE
     reply = enqueue(session, conversation.id, compose(reminder.kind, appointment, agendas, language))
     reminder.message_id = reply.id
     return reply.id

@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
@@ -38,7 +39,8 @@ from bot.models import (
 )
 from bot.services import messages, nudge_sending, nudges
 from bot.services.messages import Reply
-from tests.bench.__main__ import heading
+from bot.settings import Settings
+from tests.bench.__main__ import heading, percentile
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
 # The scheduler's due query (bot.services.nudges.due) as PostgreSQL runs it, a day after DUE.
@@ -63,7 +65,7 @@ def young_people(
         ids = list(session.scalars(insert(User).returning(User.id), rows))
         session.execute(
             insert(ChannelIdentity),
-            [{"user_id": i, "channel": "telegram", "external_id": uuid.uuid4().hex[:16]} for i in ids],
+            [{"user_id": i, "channel": "telegram", "external_id": str(uuid.uuid4().int % 10**12)} for i in ids],
         )
         session.execute(
             insert(Conversation),
@@ -212,7 +214,8 @@ def tick(name: str, sessions: SessionFactory, dialect: str, plans: Campaigns, id
         print("\n".join(f"{'':<11} {line}" for line in plan))
 
 
-def bench_nudges(people: int = 10_000, idle: int = 100_000) -> None:
+def bench_nudges(people: int = 10_000, idle: int = 100_000, batch: int = 2000) -> None:
+    answers_while_nudging(batch)
     heading(f"nudges: {people:,} young people due in the same minute; the tick among {idle:,} not due")
     with tempfile.TemporaryDirectory() as folder:
         bench_database("SQLite", f"sqlite:///{Path(folder) / 'bench.db'}", people, idle)
@@ -230,3 +233,62 @@ def bench_nudges(people: int = 10_000, idle: int = 100_000) -> None:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# --- the channel: answers while a batch of nudges goes out --------------------------------------------------------
+
+
+def answers_while_nudging(batch: int = 2000, writers: int = 20, per_second: float = 200.0) -> None:
+    """The gateway with Telegram (the Bot API stand-in) and a Rasa stand-in: `writers` young people write while
+    `batch` nudges sit in the outbox; their answer times next to the same with an empty outbox, and the send rate
+    reached against TELEGRAM_MAX_PER_SECOND."""
+    from tests.gateway.conftest import Gateway, free_port
+    from tests.standins.rasa_rest import RasaStandin
+    from tests.standins.telegram_api import TelegramApiStandin
+
+    heading(f"nudges on the channel: {writers} young people write while {batch:,} nudges go out (Telegram)")
+    with tempfile.TemporaryDirectory() as folder, RasaStandin() as rasa, TelegramApiStandin() as telegram:
+        url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        upgrade(url)
+        port = free_port()
+        settings = Settings(
+            _env_file=None, DATABASE_URL=url, DATA_DIR=folder, PUBLIC_URL=f"http://127.0.0.1:{port}",
+            RASA_URL=rasa.url, ACTION_SERVER_URL=rasa.url, TELEGRAM_BOT_TOKEN=telegram.token,
+            TELEGRAM_API_BASE_URL=telegram.base_url, TELEGRAM_MAX_PER_SECOND=per_second,
+        )  # fmt: skip
+        gateway = Gateway(settings, port).start()
+        sessions = gateway.sessions()
+        try:
+            alone = answer_times(telegram, writers, first_chat=10_000)
+            targets = young_people(sessions, batch)
+            with unit_of_work(sessions) as session:
+                conversations = session.scalars(select(Conversation.id).where(Conversation.user_id.in_(targets))).all()
+                for conversation_id in conversations:  # as the scheduler leaves them: queued, answering nobody
+                    messages.enqueue(session, conversation_id, Reply("My Actiris?", "fr"))
+            began = time.perf_counter()
+            busy = answer_times(telegram, writers, first_chat=20_000)
+            while len(telegram.sent()) < batch + 2 * writers and time.perf_counter() - began < 600:
+                time.sleep(0.1)
+            drained = time.perf_counter() - began
+        finally:
+            gateway.stop()
+    rate = (len(telegram.sent()) - 2 * writers) / drained
+    print(f"answer p50/p95, empty outbox (baseline): {percentile(alone, 50):6.0f} / {percentile(alone, 95):6.0f} ms")
+    print(f"answer p50/p95, {batch:,} nudges queued:     {percentile(busy, 50):6.0f} / {percentile(busy, 95):6.0f} ms"
+          f"  ({percentile(busy, 95) / max(percentile(alone, 95), 1):.2f} times the baseline p95)")  # fmt: skip
+    print(f"send rate while draining: {rate:.0f}/s against TELEGRAM_MAX_PER_SECOND={per_second:.0f}"
+          f" ({rate / per_second:.0%})")  # fmt: skip
+
+
+def answer_times(telegram: Any, writers: int, first_chat: int) -> list[float]:
+    """Each of `writers` young people writes once; ms from their message to the answer at Telegram."""
+    chats = range(first_chat, first_chat + writers)
+    sent_at = {chat: time.perf_counter() for chat in chats if telegram.push_text(chat, "salut") is not None}
+    answered: dict[int, float] = {}
+    deadline = time.perf_counter() + 120
+    while len(answered) < writers and time.perf_counter() < deadline:
+        for chat in chats:
+            if chat not in answered and telegram.sent(chat):
+                answered[chat] = (time.perf_counter() - sent_at[chat]) * 1000
+        time.sleep(0.005)
+    return sorted(answered.values())
