@@ -42,10 +42,16 @@ class Pace:
 
 
 class OutboxWorker(Worker):
-    """Delivers due outbox rows through their channel."""
+    """Delivers due outbox rows through their channel.
+
+    At most `first_writes` of the messages the assistant sends first (reminders, nudges) are in flight at once, so
+    a batch of nudges never fills the slots, nor the front of the channel's pace, that answers need: someone
+    writing now waits for a few sends at most.
+    """
 
     name = "outbox"
     poll = 0.5
+    first_writes = 8
 
     def __init__(self, sessions: SessionFactory, channels: dict[str, Channel], concurrency: int = 64) -> None:
         super().__init__(concurrency=concurrency)
@@ -53,14 +59,35 @@ class OutboxWorker(Worker):
         self.channels = channels
         self.paces = {name: Pace(channel.per_second) for name, channel in channels.items()}
         self.chat_free_at: dict[int, float] = {}  # conversation id -> when it may get its next message
+        self.writing_first: set[int] = set()  # messages sent first (reminders, nudges) in flight
+        self.known_first: set[int] = set()  # of the due messages last seen, those sent first
 
     def due(self) -> list[tuple[int, object]]:
         if not self.channels:
             return []
         with unit_of_work(self.sessions) as session:
-            return list(outbox.due(session, list(self.channels)))
+            items = outbox.due(session, list(self.channels))  # answers first
+            first = outbox.written_first(session, [item_id for item_id, _ in items])
+        self.known_first = first
+        room = self.first_writes - len(self.writing_first)
+        kept: list[tuple[int, object]] = []
+        for item_id, conversation_id in items:
+            if item_id in first and item_id not in self.writing_first:
+                if room <= 0:
+                    continue
+                room -= 1
+            kept.append((item_id, conversation_id))
+        return kept
 
     async def work(self, item_id: int) -> None:
+        if item_id in self.known_first:
+            self.writing_first.add(item_id)
+        try:
+            await self._deliver(item_id)
+        finally:
+            self.writing_first.discard(item_id)
+
+    async def _deliver(self, item_id: int) -> None:
         with unit_of_work(self.sessions) as session:
             outgoing = outbox.claim(session, item_id)
         if outgoing is None:

@@ -180,11 +180,17 @@ def plan(
         for row in mine:
             if wanted and (row.step, row.anchor_at) == wanted[:2] and row.status not in FINISHED:
                 keep = row
-        _cancel([row for row in pending if row is not keep], "its date moved or it no longer applies")
+        moved = None  # the same step pending from an older date: moved to the new one (no row per message)
+        if keep is None and wanted is not None:
+            taken = {(row.step, row.anchor_at) for row in mine}
+            moved = next((row for row in pending if row.step == wanted[0] and wanted[:2] not in taken), None)
+        _cancel([row for row in pending if row is not keep and row is not moved], "its date moved or no longer applies")
         if wanted is None:
             continue
         step, anchor_at, due = wanted
-        if keep is None:
+        if moved is not None:
+            moved.anchor_at, moved.due_at, moved.reason = anchor_at, due, None
+        elif keep is None:
             session.add(Nudge(user_id=user.id, campaign=campaign.id, step=step, anchor_at=anchor_at, due_at=due))
         elif keep.status != NudgeStatus.PENDING:  # planned again (resumed, consent again); a pending one may
             keep.status, keep.due_at, keep.reason = NudgeStatus.PENDING, due, None  # have been held back: kept

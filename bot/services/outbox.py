@@ -66,6 +66,19 @@ def due(session: Session, channels: list[str], limit: int = 200) -> list[tuple[i
     return oldest_due(session, WAITING, MessageStatus.QUEUED, channels=channels, limit=limit, answers_first=True)
 
 
+def written_first(session: Session, message_ids: list[int]) -> set[int]:
+    """Which of these messages the assistant sends first (a reminder, a nudge), not as an answer to someone."""
+    if not message_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Message.id).where(
+                Message.id.in_(message_ids), Message.reply_to_id.is_(None), Message.author_id.is_(None)
+            )
+        )
+    )
+
+
 def claim(session: Session, message_id: int) -> Outgoing | None:
     """Take a queued message for sending; None when someone else took it or it is no longer queued."""
     row = take(session, message_id, MessageStatus.QUEUED, MessageStatus.SENDING)

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from bot.db import unit_of_work
 from bot.knowledge.nudges import campaigns
 from bot.models import ChannelIdentity, Consent, ConsentRecord, Nudge, NudgeStatus
-from bot.services import nudges, users
+from bot.services import messages, nudges, users
+from bot.services.messages import Reply
 from tests.gateway.conftest import Gateway, ManualClock
 from tests.gateway.test_reminders import tick
 from tests.standins.telegram_api import TelegramApiStandin
@@ -101,4 +102,26 @@ async def test_a_young_person_who_blocked_the_bot_gets_nothing_more_there(
         come_back = session.scalars(select(Nudge).where(Nudge.campaign == "come_back", Nudge.step == "d21")).one()
         assert come_back.status == NudgeStatus.SKIPPED and "blocked" in (come_back.reason or "")
     assert telegram.sent(6262) == []
+    gateway.stop()
+
+
+async def test_someone_writing_now_is_answered_before_a_batch_of_nudges_goes_out(
+    make_gateway: Any, telegram: TelegramApiStandin
+) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url,
+           "TELEGRAM_MAX_PER_SECOND": 20, "SCHEDULER_INTERVAL": 3600}  # fmt: skip
+    gateway: Gateway = make_gateway(**env).start()
+    with unit_of_work(gateway.sessions()) as session:
+        for chat in range(8000, 8060):  # sixty nudges in the outbox, as the scheduler leaves them
+            user, _ = users.identify(session, "telegram", str(chat))
+            messages.enqueue(session, users.current_conversation(session, user, "telegram").id, Reply("nudge", "fr"))
+    await telegram.wait_for_sent_async(8000, 1)  # the batch is going out
+    telegram.push_text(5353, "salut")
+    (answer,) = await telegram.wait_for_sent_async(5353, 1)
+    ahead = [m for m in telegram.sent() if m["chat_id"] != 5353]
+    # answers go first, and at most a few nudges (those in flight) are ahead of it in the channel's pace
+    assert len(ahead) < 60 // 2, len(ahead)
+    assert answer["text"].startswith("echo: salut")
+    await gateway.settled()
+    assert len(telegram.sent()) == 61  # and every nudge went, once
     gateway.stop()

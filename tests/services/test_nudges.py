@@ -214,6 +214,16 @@ def test_a_message_from_them_moves_the_come_back_steps(sessions: SessionFactory,
         user.last_seen_at = at(2026, 11, 5, 12, 0)  # they wrote
         nudges.plan(session, user, at(2026, 11, 5, 12, 0), campaigns)
         assert pending(session, user, "come_back") == {"come_back/d7": "Thu 12/11 17:30"}
+        for day in (6, 7, 8):  # they keep writing: the same row moves with them, no row per message
+            user.last_seen_at = at(2026, 11, day, 12, 0)
+            nudges.plan(session, user, at(2026, 11, day, 12, 0), campaigns)
+        assert pending(session, user, "come_back") == {"come_back/d7": "Sun 15/11 17:30"}
+        assert (
+            len(session.scalars(select(Nudge).where(Nudge.user_id == user.id, Nudge.campaign == "come_back")).all())
+            == 1
+        )
+        user.last_seen_at = at(2026, 11, 5, 12, 0)
+        nudges.plan(session, user, at(2026, 11, 5, 12, 0), campaigns)
         user_id = user.id
     # silence: the three steps, then nothing more
     for day, step in ((12, "d21"), (26, "d45")):
