@@ -23,6 +23,9 @@ from bot.services import nudge_sending, nudges, reminders
 
 log = logging.getLogger(__name__)
 
+# Nudges decided per transaction: one commit (one disk flush) for many, each still in its own savepoint.
+NUDGE_BATCH = 50
+
 Clock = Callable[[], datetime]
 
 
@@ -100,16 +103,28 @@ class Scheduler:
         return batches
 
     def _send_due_nudges(self) -> int:
-        now = self.clock()
-        with unit_of_work(self.sessions) as session:
-            due = nudge_sending.due(session, now, self.campaigns)
-        sent = 0
-        for nudge_id in due:
-            try:
+        return self.send_nudges()
+
+    def send_nudges(self, limit: int | None = None) -> int:
+        """Decide every due nudge (until none is due, or `limit` went), NUDGE_BATCH per transaction, each in its
+        own savepoint: one that fails is undone alone and left due, and is not tried again in this run."""
+        now, sent, failed = self.clock(), 0, set[int]()
+        while limit is None or sent < limit:
+            with unit_of_work(self.sessions) as session:
+                due = [i for i in nudge_sending.due(session, now, self.campaigns, limit=500) if i not in failed]
+            if not due:
+                break
+            for start in range(0, len(due), NUDGE_BATCH):
                 with unit_of_work(self.sessions) as session:
-                    sent += nudge_sending.send(session, nudge_id, now, self.campaigns) is not None
-            except Exception:  # one broken nudge must not hold back the others
-                log.exception("nudge %d could not be sent; it stays due", nudge_id)
+                    for nudge_id in due[start : start + NUDGE_BATCH]:
+                        if limit is not None and sent >= limit:
+                            break
+                        try:
+                            with session.begin_nested():
+                                sent += nudge_sending.send(session, nudge_id, now, self.campaigns) is not None
+                        except Exception:  # one broken nudge must not hold back the others
+                            log.exception("nudge %d could not be sent; it stays due", nudge_id)
+                            failed.add(nudge_id)
         if sent:
             log.info("%d nudge(s) put in the outbox", sent)
         return sent

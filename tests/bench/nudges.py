@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, text
 
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work, upgrade
+from bot.knowledge.agendas import agendas
 from bot.knowledge.nudges import Campaigns, campaigns
 from bot.models import (
     ChannelIdentity,
@@ -37,6 +38,7 @@ from bot.models import (
     NudgeStatus,
     User,
 )
+from bot.pipeline.scheduler import Scheduler
 from bot.services import messages, nudge_sending, nudges
 from bot.services.messages import Reply
 from bot.settings import Settings
@@ -91,18 +93,8 @@ def plan_each(sessions: SessionFactory, ids: list[int], plans: Campaigns) -> flo
 
 
 def scheduler(sessions: SessionFactory, plans: Campaigns, stop_after: int | None = None) -> int:
-    """The scheduler's loop (bot.pipeline.scheduler): due rows, each sent in its own transaction; how many went."""
-    sent = 0
-    while True:
-        with unit_of_work(sessions) as session:
-            due = nudge_sending.due(session, DUE, plans, limit=500)
-        if not due:
-            return sent
-        for nudge_id in due:
-            if stop_after is not None and sent >= stop_after:
-                return sent  # stopped half-way (a restart)
-            with unit_of_work(sessions) as session:
-                sent += nudge_sending.send(session, nudge_id, DUE, plans) is not None
+    """The gateway's scheduler run at DUE (bot.pipeline.scheduler), stopped after `stop_after` (a restart)."""
+    return Scheduler(sessions, agendas(), clock=lambda: DUE, campaigns=plans).send_nudges(limit=stop_after)
 
 
 def outbox_directly(sessions: SessionFactory, ids: list[int]) -> float:

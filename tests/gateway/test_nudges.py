@@ -16,9 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import unit_of_work
+from bot.knowledge.agendas import agendas
 from bot.knowledge.nudges import campaigns
 from bot.models import ChannelIdentity, Consent, ConsentRecord, Nudge, NudgeStatus
-from bot.services import messages, nudges, users
+from bot.pipeline.scheduler import Scheduler
+from bot.services import messages, nudge_sending, nudges, users
 from bot.services.messages import Reply
 from tests.gateway.conftest import Gateway, ManualClock
 from tests.gateway.test_reminders import tick
@@ -125,3 +127,36 @@ async def test_someone_writing_now_is_answered_before_a_batch_of_nudges_goes_out
     await gateway.settled()
     assert len(telegram.sent()) == 61  # and every nudge went, once
     gateway.stop()
+
+
+def test_the_scheduler_sends_every_due_nudge_and_leaves_a_broken_one_due(
+    sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with unit_of_work(sessions) as session:
+        for chat in range(9000, 9120):  # more than a batch, more than one look at what is due
+            user, _ = users.identify(session, "telegram", str(chat))
+            user.consent, user.language, user.created_at, user.last_seen_at = Consent.GIVEN, "fr", CONSENT, CONSENT
+            users.current_conversation(session, user, "telegram").last_inbound_at = CONSENT
+            session.add(ConsentRecord(user_id=user.id, granted=True, notice_version="test", created_at=CONSENT))
+            session.flush()
+            nudges.plan(session, user, CONSENT, campaigns())
+        broken = session.scalars(select(Nudge.id).where(Nudge.campaign == "my_actiris").order_by(Nudge.id)).first()
+    real_send = nudge_sending.send
+
+    def send(session: Any, nudge_id: int, *args: Any) -> int | None:
+        if nudge_id == broken:
+            raise RuntimeError("a bug in one nudge")
+        return real_send(session, nudge_id, *args)
+
+    monkeypatch.setattr(nudge_sending, "send", send)
+    scheduler = Scheduler(sessions, agendas(), clock=lambda: brussels(2026, 11, 23, 10, 31), campaigns=campaigns())
+    assert scheduler.send_nudges() == 119
+    with unit_of_work(sessions) as session:
+        statuses = dict(
+            session.execute(
+                select(Nudge.id, Nudge.status).where(Nudge.campaign == "my_actiris", Nudge.step == "first")
+            ).all()
+        )
+        assert statuses.pop(broken) == NudgeStatus.PENDING  # undone alone, tried again at the next run
+        assert set(statuses.values()) == {NudgeStatus.SENT}
+    assert scheduler.send_nudges(limit=5) == 0  # nothing else is due
