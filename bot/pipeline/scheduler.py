@@ -10,6 +10,7 @@ six hours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from bot.services import nudge_sending, nudges, reminders
 
 log = logging.getLogger(__name__)
 
-# Nudges decided per transaction: one commit (one disk flush) for many, each still in its own savepoint.
+# Nudges decided per transaction: one commit (one disk flush) for many, each still in its own savepoint. SQLite
+# takes one at a time: a long write transaction there would make a second gateway's fail ("database is locked").
 NUDGE_BATCH = 50
 
 Clock = Callable[[], datetime]
@@ -106,27 +108,40 @@ class Scheduler:
         return self.send_nudges()
 
     def send_nudges(self, limit: int | None = None) -> int:
-        """Decide every due nudge (until none is due, or `limit` went), NUDGE_BATCH per transaction, each in its
-        own savepoint: one that fails is undone alone and left due, and is not tried again in this run."""
+        """Decide every due nudge (until none is due, or `limit` went); one that fails is undone alone, left due
+        and not tried again in this run. On PostgreSQL NUDGE_BATCH share a transaction, each in a savepoint."""
         now, sent, failed = self.clock(), 0, set[int]()
+        with unit_of_work(self.sessions) as session:
+            batch = 1 if session.get_bind().dialect.name == "sqlite" else NUDGE_BATCH
         while limit is None or sent < limit:
             with unit_of_work(self.sessions) as session:
                 due = [i for i in nudge_sending.due(session, now, self.campaigns, limit=500) if i not in failed]
             if not due:
                 break
-            for start in range(0, len(due), NUDGE_BATCH):
-                with unit_of_work(self.sessions) as session:
-                    for nudge_id in due[start : start + NUDGE_BATCH]:
-                        if limit is not None and sent >= limit:
-                            break
-                        try:
-                            with session.begin_nested():
-                                sent += nudge_sending.send(session, nudge_id, now, self.campaigns) is not None
-                        except Exception:  # one broken nudge must not hold back the others
-                            log.exception("nudge %d could not be sent; it stays due", nudge_id)
-                            failed.add(nudge_id)
+            for start in range(0, len(due), batch):
+                chunk = due[start : start + batch][: None if limit is None else limit - sent]
+                sent += self._send_chunk(chunk, now, failed)
         if sent:
             log.info("%d nudge(s) put in the outbox", sent)
+        return sent
+
+    def _send_chunk(self, chunk: list[int], now: datetime, failed: set[int]) -> int:
+        sent = 0
+        try:
+            with unit_of_work(self.sessions) as session:
+                for nudge_id in chunk:
+                    try:  # a savepoint only around several: SQLite's would hold a read snapshot and fail to write
+                        with session.begin_nested() if len(chunk) > 1 else contextlib.nullcontext():
+                            sent += nudge_sending.send(session, nudge_id, now, self.campaigns) is not None
+                    except Exception:
+                        if len(chunk) == 1:
+                            raise
+                        log.exception("nudge %d could not be sent; it stays due", nudge_id)
+                        failed.add(nudge_id)
+        except Exception:  # one broken nudge (or batch) must not hold back the others
+            log.exception("nudge(s) %s could not be sent; they stay due", chunk)
+            failed.update(chunk)
+            return 0
         return sent
 
     def _send_due(self) -> int:
