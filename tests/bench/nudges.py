@@ -206,7 +206,7 @@ def tick(name: str, sessions: SessionFactory, dialect: str, plans: Campaigns, id
         print("\n".join(f"{'':<11} {line}" for line in plan))
 
 
-def bench_nudges(people: int = 10_000, idle: int = 100_000, batch: int = 2000) -> None:
+def bench_nudges(people: int = 10_000, idle: int = 100_000, batch: int = 1000) -> None:
     answers_while_nudging(batch)
     heading(f"nudges: {people:,} young people due in the same minute; the tick among {idle:,} not due")
     with tempfile.TemporaryDirectory() as folder:
@@ -230,7 +230,7 @@ def bench_nudges(people: int = 10_000, idle: int = 100_000, batch: int = 2000) -
 # --- the channel: answers while a batch of nudges goes out --------------------------------------------------------
 
 
-def answers_while_nudging(batch: int = 2000, writers: int = 20, per_second: float = 200.0) -> None:
+def answers_while_nudging(batch: int = 1000, writers: int = 20, per_second: float = 30.0) -> None:
     """The gateway with Telegram (the Bot API stand-in) and a Rasa stand-in: `writers` young people write while
     `batch` nudges sit in the outbox; their answer times next to the same with an empty outbox, and the send rate
     reached against TELEGRAM_MAX_PER_SECOND."""
