@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
@@ -30,7 +30,7 @@ Anchor = Literal["first_contact", "consent", "last_message", "my_actiris_done", 
 Choice = Literal[
     "done", "help", "snooze", "stop", "partners", "book", "person", "not_now", "going_well", "difficult", "stopped"
 ]
-CHOICES: tuple[str, ...] = Choice.__args__  # type: ignore[attr-defined]
+CHOICES: tuple[str, ...] = get_args(Choice)
 # What a WhatsApp template's body parameters are filled with, per young person.
 Param = Literal["partner", "goal", "plan", "weeks"]
 Phase = Literal["any", "before_plan", "with_plan"]

@@ -79,7 +79,7 @@ def sent_recently(session: Session, user: User, now: datetime, rules: Rules) -> 
         session.scalars(
             select(Nudge.sent_at)
             .where(
-                Nudge.user_id == user.id, Nudge.sent_at.is_not(None), Nudge.sent_at > now - timedelta(rules.cap_days)
+                Nudge.user_id == user.id, Nudge.sent_at.is_not(None), Nudge.sent_at > now - timedelta(days=rules.cap_days)
             )
             .order_by(Nudge.sent_at)
         )
@@ -119,11 +119,7 @@ def decide(session: Session, row: Nudge, now: datetime, campaigns: Campaigns) ->
         return Decision("skip", "no channel to reach the young person (none, or they blocked us)")
     if conversation.handoff_status in (HandoffStatus.WAITING, HandoffStatus.ASSIGNED):
         return Decision("wait", "people have the conversation", now + timedelta(hours=rules.with_people_hours))
-    if (
-        conversation.channel == "whatsapp"
-        and outbox.window_closed(conversation, now)
-        and campaign.whatsapp_template is None
-    ):
+    if outbox.window_closed(conversation, now) and campaign.whatsapp_template is None:  # WhatsApp only
         return Decision("skip", "WhatsApp's 24-hour window is closed and the campaign has no template")
     return Decision("send", conversation=conversation)
 

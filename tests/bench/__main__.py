@@ -17,15 +17,41 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import yaml
+from sqlalchemy import text
 
+from bot.db import make_engine
 from bot.settings import LANGUAGES, ROOT
 
 TABLE = ROOT / "tests" / "data" / "language_messages.yml"
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
+
+
+@contextmanager
+def scratch_postgres(prefix: str) -> Iterator[str | None]:
+    """The URL of a new, empty PostgreSQL database on loopback, dropped afterwards; None when none answers."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = make_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 2})
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # no PostgreSQL on this machine: the caller measures SQLite only
+        print(f"PostgreSQL not reachable ({type(error).__name__}): skipped")
+        yield None
+        return
+    try:
+        yield POSTGRES + name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def heading(title: str) -> None:

@@ -18,16 +18,15 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from bot.db import SessionFactory, make_engine, make_session_factory, unit_of_work, upgrade
 from bot.knowledge.agendas import agendas
 from bot.models import Appointment, AppointmentStatus, Consent, User
 from bot.services import appointments, users
-from tests.bench.__main__ import heading
+from tests.bench.__main__ import heading, scratch_postgres
 
 ORGANISATION = "actiris"
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
 
 
 def consenting(sessions: SessionFactory) -> int:
@@ -126,18 +125,7 @@ def bench_booking(people: int = 50, bookings: int = 1000) -> None:
     print(f"{'database':<12}{'who books':>20}{'bookings/s':>14}{'conflicts':>12}{'double bookings':>16}")
     with tempfile.TemporaryDirectory() as folder:
         bench_database("SQLite", f"sqlite:///{Path(folder) / 'bench.db'}", people, bookings)
-    name = f"bench_booking_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = make_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # no PostgreSQL on this machine: SQLite only
-        print(f"PostgreSQL   not reachable ({type(error).__name__}): skipped")
-        return
-    try:
-        bench_database("PostgreSQL", POSTGRES + name, people, bookings)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres("bench_booking") as url:
+        if url is not None:
+            bench_database("PostgreSQL", url, people, bookings)
     print("conflicts: a seat taken by someone else between the look and the tap, refused and offered again")

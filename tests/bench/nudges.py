@@ -42,9 +42,8 @@ from bot.pipeline.scheduler import Scheduler
 from bot.services import messages, nudge_sending, nudges
 from bot.services.messages import Reply
 from bot.settings import Settings
-from tests.bench.__main__ import heading, percentile
+from tests.bench.__main__ import heading, percentile, scratch_postgres
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
 # The scheduler's due query (bot.services.nudges.due) as PostgreSQL runs it, a day after DUE.
 EXPLAIN = (
     "EXPLAIN ANALYZE SELECT id, campaign FROM nudges WHERE status = 'pending'"
@@ -211,20 +210,9 @@ def bench_nudges(people: int = 10_000, idle: int = 100_000, batch: int = 1000) -
     heading(f"nudges: {people:,} young people due in the same minute; the tick among {idle:,} not due")
     with tempfile.TemporaryDirectory() as folder:
         bench_database("SQLite", f"sqlite:///{Path(folder) / 'bench.db'}", people, idle)
-    name = f"bench_nudges_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = make_engine(POSTGRES + "postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # no PostgreSQL on this machine: SQLite only
-        print(f"PostgreSQL  not reachable ({type(error).__name__}): skipped")
-        return
-    try:
-        bench_database("PostgreSQL", POSTGRES + name, people, idle)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres("bench_nudges") as url:
+        if url is not None:
+            bench_database("PostgreSQL", url, people, idle)
 
 
 # --- the channel: answers while a batch of nudges goes out --------------------------------------------------------

@@ -42,9 +42,15 @@ def telegram() -> Iterator[TelegramApiStandin]:
         yield standin
 
 
-def consented(gateway: Gateway, chat: int) -> None:
-    """A young person on Telegram who said OK to keeping their data on CONSENT, in French."""
-    with unit_of_work(gateway.sessions()) as session:
+def on_telegram(telegram: TelegramApiStandin, **more: Any) -> dict[str, Any]:
+    """The gateway's settings for Telegram through the stand-in; the scheduler looks when the test ticks."""
+    return {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url,
+            "SCHEDULER_INTERVAL": 3600, **more}  # fmt: skip
+
+
+def consented(sessions: Any, chat: int) -> None:
+    """A young person on Telegram who said OK to keeping their data on CONSENT, in French; nudges planned."""
+    with unit_of_work(sessions) as session:
         user, _ = users.identify(session, "telegram", str(chat))
         user.consent, user.language, user.created_at, user.last_seen_at = Consent.GIVEN, "fr", CONSENT, CONSENT
         users.current_conversation(session, user, "telegram").last_inbound_at = CONSENT
@@ -63,9 +69,9 @@ async def test_a_nudge_reaches_telegram_once_with_its_buttons_across_a_restart(
     make_gateway: Any, telegram: TelegramApiStandin
 ) -> None:
     clock = ManualClock(CONSENT)
-    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url, "SCHEDULER_INTERVAL": 3600}
+    env = on_telegram(telegram)
     gateway: Gateway = make_gateway(clock=clock, **env).start()
-    consented(gateway, 5151)
+    consented(gateway.sessions(), 5151)
 
     await tick(gateway, clock, brussels(2026, 11, 23, 10, 29))
     assert telegram.sent(5151) == []
@@ -90,9 +96,9 @@ async def test_a_young_person_who_blocked_the_bot_gets_nothing_more_there(
     make_gateway: Any, telegram: TelegramApiStandin
 ) -> None:
     clock = ManualClock(CONSENT)
-    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url, "SCHEDULER_INTERVAL": 3600}
+    env = on_telegram(telegram)
     gateway: Gateway = make_gateway(clock=clock, **env).start()
-    consented(gateway, 6262)
+    consented(gateway.sessions(), 6262)
     telegram.block(6262)
 
     await tick(gateway, clock, brussels(2026, 11, 23, 10, 31))  # My Actiris: refused with 403
@@ -110,8 +116,7 @@ async def test_a_young_person_who_blocked_the_bot_gets_nothing_more_there(
 async def test_someone_writing_now_is_answered_before_a_batch_of_nudges_goes_out(
     make_gateway: Any, telegram: TelegramApiStandin
 ) -> None:
-    env = {"TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url,
-           "TELEGRAM_MAX_PER_SECOND": 20, "SCHEDULER_INTERVAL": 3600}  # fmt: skip
+    env = on_telegram(telegram, TELEGRAM_MAX_PER_SECOND=20)
     gateway: Gateway = make_gateway(**env).start()
     with unit_of_work(gateway.sessions()) as session:
         for chat in range(8000, 8060):  # sixty nudges in the outbox, as the scheduler leaves them
@@ -132,14 +137,9 @@ async def test_someone_writing_now_is_answered_before_a_batch_of_nudges_goes_out
 def test_the_scheduler_sends_every_due_nudge_and_leaves_a_broken_one_due(
     sessions: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for chat in range(9000, 9120):  # more than a batch, more than one look at what is due
+        consented(sessions, chat)
     with unit_of_work(sessions) as session:
-        for chat in range(9000, 9120):  # more than a batch, more than one look at what is due
-            user, _ = users.identify(session, "telegram", str(chat))
-            user.consent, user.language, user.created_at, user.last_seen_at = Consent.GIVEN, "fr", CONSENT, CONSENT
-            users.current_conversation(session, user, "telegram").last_inbound_at = CONSENT
-            session.add(ConsentRecord(user_id=user.id, granted=True, notice_version="test", created_at=CONSENT))
-            session.flush()
-            nudges.plan(session, user, CONSENT, campaigns())
         broken = session.scalars(select(Nudge.id).where(Nudge.campaign == "my_actiris").order_by(Nudge.id)).first()
     real_send = nudge_sending.send
 

@@ -66,6 +66,19 @@ def young_person(
     return user
 
 
+def planned(sessions: SessionFactory, campaigns: Campaigns, **fields: object) -> int:
+    """A young person who gave consent on Monday 2 November at 14:00, with their nudges planned; their id."""
+    with unit_of_work(sessions) as session:
+        user = young_person(session, at(2026, 11, 2, 14, 0), **fields)  # type: ignore[arg-type]
+        nudges.plan(session, user, at(2026, 11, 2, 14, 0), campaigns)
+        return user.id
+
+
+def nudge_of(session: Session, message_id: int) -> int:
+    """The nudge a message of the outbox was."""
+    return session.scalars(select(Nudge.id).where(Nudge.message_id == message_id)).one()
+
+
 def pending(session: Session, user: User, campaign: str | None = None) -> dict[str, str]:
     """campaign/step -> when, in Brussels, of this young person's pending nudges."""
     rows = session.scalars(select(Nudge).where(Nudge.user_id == user.id, Nudge.status == NudgeStatus.PENDING))
@@ -113,14 +126,11 @@ def test_my_actiris_three_weeks_after_consent_then_every_six_weeks(
 
 
 def test_done_records_the_date_and_the_next_counts_from_there(sessions: SessionFactory, campaigns: Campaigns) -> None:
-    with unit_of_work(sessions) as session:
-        user = young_person(session, at(2026, 11, 2, 14, 0))
-        nudges.plan(session, user, at(2026, 11, 2, 14, 0), campaigns)
-        user_id = user.id
+    user_id = planned(sessions, campaigns)
     [message] = run(sessions, at(2026, 11, 23, 10, 31), campaigns)
     with unit_of_work(sessions) as session:
         user = session.get_one(User, user_id)
-        nudge_id = session.scalars(select(Nudge.id).where(Nudge.message_id == message)).one()
+        nudge_id = nudge_of(session, message)
         answered = nudges.answer(session, user, "done", at(2026, 11, 25, 18, 0), campaigns, nudge_id)
         assert answered is not None and answered.status == NudgeStatus.ANSWERED and answered.answer == "done"
         assert user.my_actiris_done_at == at(2026, 11, 25, 18, 0)
@@ -130,21 +140,18 @@ def test_done_records_the_date_and_the_next_counts_from_there(sessions: SessionF
 def test_snooze_comes_back_a_week_later_and_stop_ends_the_topic_only(
     sessions: SessionFactory, campaigns: Campaigns
 ) -> None:
-    with unit_of_work(sessions) as session:
-        user = young_person(session, at(2026, 11, 2, 14, 0))
-        nudges.plan(session, user, at(2026, 11, 2, 14, 0), campaigns)
-        user_id = user.id
+    user_id = planned(sessions, campaigns)
     [message] = run(sessions, at(2026, 11, 23, 10, 31), campaigns)
     with unit_of_work(sessions) as session:
         user = session.get_one(User, user_id)
-        nudge_id = session.scalars(select(Nudge.id).where(Nudge.message_id == message)).one()
+        nudge_id = nudge_of(session, message)
         nudges.answer(session, user, "snooze", at(2026, 11, 23, 11, 0), campaigns, nudge_id)
         assert pending(session, user, "my_actiris") == {"my_actiris/snooze": "Mon 30/11 11:00"}
     [again] = run(sessions, at(2026, 11, 30, 11, 1), campaigns)
     with unit_of_work(sessions) as session:
         user = session.get_one(User, user_id)
         assert pending(session, user, "my_actiris") == {"my_actiris/again": "Mon 11/01 10:30"}
-        nudge_id = session.scalars(select(Nudge.id).where(Nudge.message_id == again)).one()
+        nudge_id = nudge_of(session, again)
         nudges.answer(session, user, "stop", at(2026, 11, 30, 12, 0), campaigns, nudge_id)
         assert pending(session, user, "my_actiris") == {}
         assert any(key.startswith("come_back/") for key in pending(session, user))  # another topic goes on
@@ -295,10 +302,7 @@ def test_no_nudge_while_people_have_the_conversation_or_an_appointment_is_close(
 
 
 def test_a_nudge_found_days_late_is_skipped_not_caught_up(sessions: SessionFactory, campaigns: Campaigns) -> None:
-    with unit_of_work(sessions) as session:
-        user = young_person(session, at(2026, 11, 2, 14, 0))
-        nudges.plan(session, user, at(2026, 11, 2, 14, 0), campaigns)
-        user_id = user.id
+    user_id = planned(sessions, campaigns)
     assert run(sessions, at(2026, 11, 27, 10, 0), campaigns) == []  # the gateway was down for four days
     with unit_of_work(sessions) as session:
         first = session.scalars(select(Nudge).where(Nudge.user_id == user_id, Nudge.step == "first")).one()
