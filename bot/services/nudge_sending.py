@@ -78,9 +78,7 @@ def sent_recently(session: Session, user: User, now: datetime, rules: Rules) -> 
     return list(
         session.scalars(
             select(Nudge.sent_at)
-            .where(
-                Nudge.user_id == user.id, Nudge.sent_at.is_not(None), Nudge.sent_at > now - timedelta(days=rules.cap_days)
-            )
+            .where(Nudge.user_id == user.id, Nudge.sent_at > now - timedelta(days=rules.cap_days))
             .order_by(Nudge.sent_at)
         )
     )
