@@ -7,9 +7,10 @@ unreachable there, so nothing more is sent first to that chat.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,6 +28,7 @@ from tests.gateway.test_reminders import tick
 from tests.standins.telegram_api import TelegramApiStandin
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
+T = TypeVar("T")
 
 
 def brussels(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -57,6 +59,15 @@ def consented(sessions: Any, chat: int) -> None:
         session.add(ConsentRecord(user_id=user.id, granted=True, notice_version="test", created_at=CONSENT))
         session.flush()
         nudges.plan(session, user, CONSENT, campaigns())
+
+
+async def eventually(check: Callable[[], T], tries: int = 400) -> T:
+    """The first truthy answer of `check`, asked every 50 ms (the gateway's workers run in the background)."""
+    for _ in range(tries):
+        if answer := check():
+            return answer
+        await asyncio.sleep(0.05)
+    return check()
 
 
 def sent_steps(gateway: Gateway) -> list[str]:
@@ -102,13 +113,22 @@ async def test_a_young_person_who_blocked_the_bot_gets_nothing_more_there(
     telegram.block(6262)
 
     await tick(gateway, clock, brussels(2026, 11, 23, 10, 31))  # My Actiris: refused with 403
-    with unit_of_work(gateway.sessions()) as session:
-        identity = session.scalars(select(ChannelIdentity).where(ChannelIdentity.external_id == "6262")).one()
-        assert identity.unreachable_at is not None
+
+    def marked() -> bool:
+        with unit_of_work(gateway.sessions()) as session:
+            identity = session.scalars(select(ChannelIdentity).where(ChannelIdentity.external_id == "6262")).one()
+            return identity.unreachable_at is not None
+
+    assert await eventually(marked)  # the scheduler and the sender work in the background
     await tick(gateway, clock, brussels(2026, 11, 23, 17, 31))  # "come back", 21 days after: not even tried
-    with unit_of_work(gateway.sessions()) as session:
-        come_back = session.scalars(select(Nudge).where(Nudge.campaign == "come_back", Nudge.step == "d21")).one()
-        assert come_back.status == NudgeStatus.SKIPPED and "blocked" in (come_back.reason or "")
+
+    def come_back_skipped() -> str | None:
+        with unit_of_work(gateway.sessions()) as session:
+            row = session.scalars(select(Nudge).where(Nudge.campaign == "come_back", Nudge.step == "d21")).one()
+            return row.reason if row.status == NudgeStatus.SKIPPED else None
+
+    reason = await eventually(come_back_skipped)
+    assert reason is not None and "blocked" in reason
     assert telegram.sent(6262) == []
     gateway.stop()
 
