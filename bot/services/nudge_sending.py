@@ -22,14 +22,13 @@ from bot.knowledge.nudges import Campaign, Campaigns, Rules, Step
 from bot.models import (
     Appointment,
     AppointmentStatus,
-    ChannelIdentity,
     Conversation,
     HandoffStatus,
     Nudge,
     NudgeStatus,
     User,
 )
-from bot.services import outbox
+from bot.services import outbox, users
 from bot.services.messages import Button, Reply, Template, enqueue
 from bot.services.nudges import allowed_from, excluded, plan
 from bot.settings import DEFAULT_LANGUAGE
@@ -57,20 +56,6 @@ def due(session: Session, now: datetime, campaigns: Campaigns, limit: int = 200)
     ).all()
     priority = {campaign.id: campaign.priority for campaign in campaigns}
     return [row.id for row in sorted(rows, key=lambda row: priority.get(row.campaign, 9))]
-
-
-def reachable_conversation(session: Session, user: User) -> Conversation | None:
-    """Where the young person last wrote from, on a channel that did not tell us they blocked us."""
-    return session.scalars(
-        select(Conversation)
-        .join(
-            ChannelIdentity,
-            (ChannelIdentity.user_id == Conversation.user_id) & (ChannelIdentity.channel == Conversation.channel),
-        )
-        .where(Conversation.user_id == user.id, ChannelIdentity.unreachable_at.is_(None))
-        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-        .limit(1)
-    ).first()
 
 
 def sent_recently(session: Session, user: User, now: datetime, rules: Rules) -> list[datetime]:
@@ -112,7 +97,7 @@ def decide(session: Session, row: Nudge, now: datetime, campaigns: Campaigns) ->
     recent = sent_recently(session, user, now, rules)
     if len(recent) >= rules.cap:
         return Decision("wait", "the cap of nudges a week", recent[-rules.cap] + timedelta(days=rules.cap_days))
-    conversation = reachable_conversation(session, user)
+    conversation = users.reachable_conversation(session, user.id)
     if conversation is None:
         return Decision("skip", "no channel to reach the young person (none, or they blocked us)")
     if conversation.handoff_status in (HandoffStatus.WAITING, HandoffStatus.ASSIGNED):

@@ -20,13 +20,12 @@ from bot.knowledge.agendas import Agendas
 from bot.models import (
     Appointment,
     AppointmentStatus,
-    ChannelIdentity,
-    Conversation,
     Reminder,
     ReminderKind,
     ReminderStatus,
 )
 from bot.services import appointment_texts as texts
+from bot.services import users
 from bot.services.messages import Button, Reply, Template, enqueue
 from bot.settings import DEFAULT_LANGUAGE, QuietHours, get_settings
 
@@ -126,20 +125,6 @@ def _finish(session: Session, reminder: Reminder, status: ReminderStatus, reason
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def latest_conversation(session: Session, user_id: int) -> Conversation | None:
-    """Where the young person last wrote from, on a channel we can still reach them on."""
-    return session.scalars(
-        select(Conversation)
-        .join(
-            ChannelIdentity,
-            (ChannelIdentity.user_id == Conversation.user_id) & (ChannelIdentity.channel == Conversation.channel),
-        )
-        .where(Conversation.user_id == user_id)
-        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-        .limit(1)
-    ).first()
-
-
 def send(session: Session, reminder_id: int, agendas: Agendas, now: datetime) -> int | None:
     """Put a due reminder in the outbox, or skip it with the reason; returns the outbox message id when sent."""
     reminder = session.get(Reminder, reminder_id)
@@ -160,7 +145,7 @@ def send(session: Session, reminder_id: int, agendas: Agendas, now: datetime) ->
         skip = (ReminderStatus.SKIPPED, "too late: the appointment is about to start or over")
     elif reminder.kind == ReminderKind.FOLLOW_UP and now > appointment.ends_at + FOLLOW_UP_UNTIL:
         skip = (ReminderStatus.SKIPPED, "too late for a follow-up")
-    conversation = latest_conversation(session, appointment.user_id)
+    conversation = users.reachable_conversation(session, appointment.user_id)
     if skip is None and conversation is None:
         skip = (ReminderStatus.SKIPPED, "no channel to reach the young person")
     if skip is not None:

@@ -53,6 +53,21 @@ def mark_unreachable(session: Session, channel: str, external_id: str, now: date
     )
 
 
+def reachable_conversation(session: Session, user_id: int) -> Conversation | None:
+    """Where the young person last wrote from, on a channel that did not tell us they blocked us: where the
+    assistant writes first (reminders, nudges)."""
+    return session.scalars(
+        select(Conversation)
+        .join(
+            ChannelIdentity,
+            (ChannelIdentity.user_id == Conversation.user_id) & (ChannelIdentity.channel == Conversation.channel),
+        )
+        .where(Conversation.user_id == user_id, ChannelIdentity.unreachable_at.is_(None))
+        .order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+        .limit(1)
+    ).first()
+
+
 def by_public_id(session: Session, public_id: str) -> User:
     """The user Rasa and the actions know by `public_id`."""
     user = session.scalars(select(User).where(User.public_id == public_id)).one_or_none()
