@@ -16,7 +16,18 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions.deps import Buttons, language_of, latest_intent, latest_value, now, payload, t, typed_text, user_of
+from actions.deps import (
+    Buttons,
+    language_of,
+    latest_intent,
+    latest_value,
+    now,
+    origin_of,
+    payload,
+    t,
+    typed_text,
+    user_of,
+)
 from bot.knowledge import knowledge
 from bot.knowledge.agendas import ACTIRIS, Agenda, Slot, agendas, parse_key
 from bot.models import Appointment, AppointmentStatus, User
@@ -25,6 +36,7 @@ from bot.services import appointments
 from bot.services.appointments import AlreadyBooked, BookingRefused, Fit, Fitted, Refusal, Why
 from bot.services.calendar import attachment
 from bot.services.consent import may_keep
+from bot.settings import get_settings
 from bot.understanding.when import When, understand
 
 PAGE = 4  # times offered at once: with "other days" they fit WhatsApp's list and a phone screen
@@ -209,6 +221,16 @@ def confirmation(dispatcher: CollectingDispatcher, appointment: Appointment, lan
     dispatcher.utter_message(json_message={"attachment": attachment(appointment, cal, language).__dict__})
 
 
+def cap_reached(dispatcher: CollectingDispatcher, language: str) -> list[EventType]:
+    """No more bookings today (a cap against agendas filled by script): a person or Actiris's phone can help."""
+    contact = knowledge().contact
+    dispatcher.utter_message(
+        text=t("booking.cap_reached", language, phone=contact.phone, hours=contact.hours(language)),
+        buttons=[{"title": t("buttons.menu_human", language), "payload": payload("talk_to_human")}],
+    )
+    return [SlotSet("booking", None)]
+
+
 def ask_to_move(dispatcher: CollectingDispatcher, existing: Appointment, language: str) -> list[EventType]:
     """Already booked with them: move that one, or keep it."""
     dispatcher.utter_message(
@@ -321,12 +343,25 @@ class ActionChooseSlot(Action):
                 if moving is not None:
                     appointment = appointments.move(session, agendas(), moving, starts_at, now())
                 else:
-                    appointment = appointments.book(session, agendas(), user, organisation, starts_at, now())
+                    caps = get_settings()
+                    appointment = appointments.book(
+                        session,
+                        agendas(),
+                        user,
+                        organisation,
+                        starts_at,
+                        now(),
+                        origin=origin_of(tracker),
+                        per_day=caps.bookings_per_day,
+                        per_origin=caps.bookings_per_address_per_day,
+                    )
             except AlreadyBooked as already:
                 return ask_to_move(dispatcher, already.appointment, language)
             except BookingRefused as refused:
                 if refused.reason == "no_consent":
                     return book_appointment(dispatcher, tracker)
+                if refused.reason == "too_many":
+                    return cap_reached(dispatcher, language)
                 if refused.reason == "taken":
                     intro = t("booking.taken_meanwhile", language)
                 else:

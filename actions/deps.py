@@ -4,6 +4,7 @@ buttons in the young person's language, and what the latest message says."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from bot.services import users
 from bot.settings import DEFAULT_LANGUAGE, LANGUAGES, get_settings
 
 Buttons = list[dict[str, str]]
+ORIGIN = re.compile(r"^[0-9a-f]{32}$")  # the gateway's keyed hash of a web address
 
 
 @lru_cache
@@ -114,3 +116,12 @@ def typed_text(tracker: Tracker) -> str:
     """What the young person typed in the latest message ('' for a tapped button, whose text is its payload)."""
     text = (tracker.latest_message or {}).get("text") or ""
     return "" if text.startswith("/") else text
+
+
+def origin_of(tracker: Tracker) -> str | None:
+    """The hashed web address the latest message came from (the gateway's metadata; None off the web chat)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            origin = (event.get("metadata") or {}).get("origin")
+            return origin if isinstance(origin, str) and ORIGIN.match(origin) else None
+    return None

@@ -16,19 +16,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from bot import inbox
-from bot.channels import calendar, telegram, webchat, whatsapp
+from bot.channels import calendar, my_data, telegram, webchat, whatsapp
 from bot.db import make_engine, make_session_factory, unit_of_work
 from bot.i18n import catalog
 from bot.knowledge import knowledge
 from bot.knowledge.agendas import load_agendas
 from bot.knowledge.nudges import load_campaigns
+from bot.pipeline.bodylimit import BodyLimit
 from bot.pipeline.delivery import Channel
 from bot.pipeline.dialogue import Dialogue, Responder
 from bot.pipeline.rasa_client import RasaClient, action_server_up
+from bot.pipeline.ratelimit import RateLimiter
 from bot.pipeline.scheduler import Clock, Scheduler, system_clock
 from bot.pipeline.sender import OutboxWorker
 from bot.pipeline.state import Gateway, GatewayDep, install
 from bot.services import outbox
+from bot.services.tracker_store import TrackerStore
 from bot.settings import Settings, get_settings
 from bot.understanding.language import build_resolver
 
@@ -44,12 +47,19 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
-        rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
+        rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, token=settings.rasa_auth_token)
         http = httpx.AsyncClient(timeout=15)
         texts = catalog()
         campaigns = load_campaigns(settings.knowledge_dir, texts, settings.timezone)  # nudges
+        tracker_store = TrackerStore.of(settings)  # Rasa's events: blanked without consent, erased with the person
         dialogue = Dialogue(
-            sessions, rasa, build_resolver(), texts, action_server_url=settings.action_server_url, campaigns=campaigns
+            sessions,
+            rasa,
+            build_resolver(),
+            texts,
+            action_server_url=settings.action_server_url,
+            campaigns=campaigns,
+            tracker_store=tracker_store,
         )
         with unit_of_work(sessions) as session:
             answering, sending = outbox.recover(session)
@@ -89,6 +99,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             interval=settings.scheduler_interval,
             on_sent=sender.wake,
             campaigns=campaigns,
+            tracker_store=tracker_store,
+            retention_months=settings.retention_months,
         )
         gateway = Gateway(
             settings=settings,
@@ -101,6 +113,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             scheduler=scheduler,
             wake_outbox=sender.wake,  # a caseworker's answer leaves at once
             campaigns=campaigns,
+            limiter=RateLimiter(settings.rate_limit_storage_url),
         )
         install(app, gateway)  # once per start, before any request (served only after the lifespan yields)
         responder.start()
@@ -131,13 +144,19 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                 await bot.shutdown()
             await http.aclose()
             await rasa.aclose()
+            tracker_store.dispose()
             engine.dispose()
 
-    app = FastAPI(title="Brussels youth employment assistant", lifespan=lifespan, docs_url="/api/docs")
+    # No public docs or schema (staff read /inbox/api/openapi.json); app.openapi() still builds it for the tests.
+    app = FastAPI(
+        title="Brussels youth employment assistant", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.add_middleware(BodyLimit, larger={p.WEBHOOK_PATH: p.MAX_BODY for p in (telegram, whatsapp)})  # 413 early
     app.include_router(webchat.router)
     app.include_router(telegram.router)
     app.include_router(whatsapp.router)
     app.include_router(calendar.router)
+    app.include_router(my_data.router)
     inbox.install(app)
 
     @app.get("/healthz", include_in_schema=False)

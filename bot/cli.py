@@ -27,6 +27,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         host=settings.bot_host,
         port=settings.bot_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our handler (bot.logs), so access lines go through its filter and formatter
     )
     return 0
 
@@ -74,12 +75,27 @@ def cmd_knowledge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(email: str) -> str:
+    """A new password: typed twice at a terminal (not echoed), or the first line of stdin when piped."""
+    import getpass
+    import sys
+
+    from bot.services import accounts
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass(f"New password for {email}: ")
+    if getpass.getpass("Again: ") != first:
+        raise accounts.AccountError("the two passwords differ: nothing changed")
+    return first
+
+
 def cmd_accounts(args: argparse.Namespace) -> int:
     """Organisations, inbox accounts and API tokens."""
     import sys
 
     from bot.db import make_engine, make_session_factory, unit_of_work
-    from bot.models import Role
+    from bot.models import Role, TokenScope
     from bot.services import accounts
 
     engine = make_engine(get_settings().database_url)
@@ -95,10 +111,22 @@ def cmd_accounts(args: argparse.Namespace) -> int:
                 where = f" of {org.name}" if org else ""
                 print(f"{account.role.value} account {account.email}{where} created")
             elif args.action == "token":
-                holder = accounts.by_email(session, args.email)
-                if holder is None:
-                    raise accounts.AccountError(f"no account for {args.email}")
-                print(accounts.create_token(session, holder))
+                holder = accounts.account_named(session, args.email)
+                print(accounts.create_token(session, holder, scope=TokenScope(args.scope), days=args.days))
+                print(f"({args.scope} token of {holder.email}, valid {args.days} days)", file=sys.stderr)
+            elif args.action == "disable":
+                accounts.disable(session, accounts.account_named(session, args.email))
+                print(f"{args.email} disabled: signed out everywhere, no sign-in, no API token")
+            elif args.action == "enable":
+                accounts.enable(session, accounts.account_named(session, args.email))
+                print(f"{args.email} enabled")
+            elif args.action == "revoke":
+                tokens, ended = accounts.revoke(session, accounts.account_named(session, args.email))
+                print(f"{args.email}: {tokens} API token(s) revoked, {ended} session(s) ended")
+            elif args.action == "passwd":
+                holder = accounts.account_named(session, args.email)  # before asking: no typing for nothing
+                ended = accounts.set_password(session, holder, _new_password(holder.email))
+                print(f"{args.email}: password changed, {ended} session(s) ended")
     except accounts.AccountError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -238,9 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     token = actions.add_parser(
         "token",
         help="print a new API token for an account",
-        description="Print a new bearer token for /inbox/api/ (shown once; only its hash is kept).",
+        description="Print a new bearer token for /inbox/api/ (shown once; only its hash is kept). A read token"
+        " lists and reads conversations; a write token also assigns, answers, transfers, resolves and adds notes.",
     )
     token.add_argument("--email", required=True)
+    token.add_argument("--scope", choices=["read", "write"], default="read", help="what it may do (read)")
+    token.add_argument("--days", type=int, default=90, help="how long it is valid, 1 to 366 days (90)")
+    for name, says in (
+        ("disable", "disable an account: signed out everywhere, no sign-in, its API tokens refused"),
+        ("enable", "enable a disabled account again"),
+        ("revoke", "revoke every API token of an account and end all its sessions"),
+        ("passwd", "set a new password (typed twice, or one line on stdin); ends all its sessions"),
+    ):
+        action = actions.add_parser(name, help=says, description=says[0].upper() + says[1:] + ".")
+        action.add_argument("email", metavar="EMAIL")
     accounts.set_defaults(func=cmd_accounts)
 
     nudges = commands.add_parser(
@@ -264,5 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s: %(message)s")
+    from bot import logs
+
+    logs.configure(get_settings().log_level)
     return int(args.func(args))

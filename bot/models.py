@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -98,6 +99,22 @@ class Role(enum.StrEnum):
     ADMIN = "admin"  # accounts, no conversations
 
 
+class TokenScope(enum.StrEnum):
+    """What an API token may do: read conversations, or also change them (assign, answer, resolve...)."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class ReadVia(enum.StrEnum):
+    """How a conversation's messages were shown to someone (the reading log)."""
+
+    PAGE = "page"  # its page in the inbox
+    POLL = "poll"  # the page fetching new messages (kept once every few minutes, not per poll)
+    API = "api"  # the JSON API
+    EXPORT = "export"  # an export of the conversation
+
+
 class User(Base):
     """A young person. Only what the service needs; personal details only after consent."""
 
@@ -122,6 +139,9 @@ class User(Base):
     plan: Mapped[str | None] = mapped_column(String(32))
     plan_started_at: Mapped[datetime | None]
     nudges_paused_at: Mapped[datetime | None]  # a caseworker paused this young person's nudges
+    # They asked to be erased: everything else is gone already; the row and its identities go once the
+    # confirmation has left (bot.services.erasure.finish), and with them every trace, the tracker store's too.
+    erased_at: Mapped[datetime | None]
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
@@ -166,6 +186,9 @@ class Conversation(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     waiting_since: Mapped[datetime | None]  # when it last went to people: the queues' clock
     flags: Mapped[str | None] = mapped_column(String(120))  # comma-separated: crisis, discrimination
+    # An urgent flag anyone could have raised by script (a web identity minutes old, or one address too often):
+    # still urgent, listed after the others (bot.services.handoff.request).
+    unverified: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     user: Mapped[User] = relationship()
     organisation: Mapped[Organisation | None] = relationship()
@@ -258,6 +281,9 @@ class Appointment(Base):
     # The answer to the follow-up ("how did it go?"): good, so_so or missed, for the caseworker.
     feedback: Mapped[str | None] = mapped_column(String(16))
     feedback_at: Mapped[datetime | None]
+    # The web chat address it was booked from, as a keyed hash that changes every day (never the address):
+    # what the per-address cap counts (bot.services.appointments.book).
+    origin: Mapped[str | None] = mapped_column(String(32), index=True)
 
     user: Mapped[User] = relationship()
 
@@ -376,10 +402,10 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(str_enum(Role))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="RESTRICT"))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None]
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)  # wrong passwords since the last sign-in
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]  # set: no sign-in, no token, no session (`accounts disable`)
 
     organisation: Mapped[Organisation | None] = relationship()
 
@@ -394,6 +420,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    scope: Mapped[TokenScope] = mapped_column(str_enum(TokenScope), default=TokenScope.READ)
 
     account: Mapped[Account] = relationship()
 
@@ -411,6 +439,24 @@ class InboxSession(Base):
     expires_at: Mapped[datetime]
 
     account: Mapped[Account] = relationship()
+
+
+class ConversationRead(Base):
+    """Someone was shown a conversation's messages: who, which, when, how (bot.services.access_log)."""
+
+    __tablename__ = "conversation_reads"
+    __table_args__ = (Index("ix_conversation_reads_read_at", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SET NULL, not CASCADE: the log outlives an erased conversation or a removed account (it names no one).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+    via: Mapped[ReadVia] = mapped_column(str_enum(ReadVia))
+
+    account: Mapped[Account | None] = relationship()
 
 
 class HandoffEvent(Base):
@@ -454,3 +500,27 @@ class ConsentRecord(Base):
     granted: Mapped[bool] = mapped_column(Boolean)
     notice_version: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DataExport(Base):
+    """A one-time link to a young person's data export (/mydata/<token>): only the token's SHA-256 is kept, and the
+    file itself never is (it is built from the database when the link is opened)."""
+
+    __tablename__ = "data_exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]  # opened: the link works once
+
+
+class ErasureCount(Base):
+    """How many young people were erased each day (by request or by retention): a count, linked to nobody."""
+
+    __tablename__ = "erasure_counts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    requested: Mapped[int] = mapped_column(Integer, default=0)
+    expired: Mapped[int] = mapped_column(Integer, default=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -11,6 +12,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from limits import parse_many
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("fr", "nl", "en", "es", "ar")
 DEFAULT_LANGUAGE = "fr"
 TIMEZONE = "Europe/Brussels"  # the programme's wall clock: agendas, office hours, quiet hours
+TOKEN = r"[A-Za-z0-9_-]{24,256}"  # an internal service's shared secret: safe in a URL query, too long to guess
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -89,6 +92,14 @@ class QuietHours:
         return clock >= self.starts or clock < self.ends  # across midnight
 
 
+def proxy_networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """TRUSTED_PROXIES read: "127.0.0.1, 10.0.0.0/8, ::1" -> networks (a bad entry is a clear error)."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
+    except ValueError as error:
+        raise ValueError(f"TRUSTED_PROXIES {spec!r}: expected addresses or networks, e.g. '10.0.0.0/8'") from error
+
+
 class Settings(BaseSettings):
     """Configuration of every process; see the table in the README."""
 
@@ -109,6 +120,10 @@ class Settings(BaseSettings):
     rasa_tracker_store_url: str = Field("", alias="RASA_TRACKER_STORE_URL")
     rasa_lock_store_url: str = Field("", alias="RASA_LOCK_STORE_URL")
     action_server_url: str = Field("http://127.0.0.1:5055", alias="ACTION_SERVER_URL")
+    # Shared secrets of the internal services: the gateway sends RASA_AUTH_TOKEN to Rasa's HTTP API, Rasa sends
+    # ACTION_SERVER_TOKEN to the action server. Empty in development: `python -m bot run` makes new ones each start.
+    rasa_auth_token: str = Field("", alias="RASA_AUTH_TOKEN", repr=False)
+    action_server_token: str = Field("", alias="ACTION_SERVER_TOKEN", repr=False)
 
     telegram_bot_token: str = Field("", alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_BASE_URL")
@@ -142,6 +157,29 @@ class Settings(BaseSettings):
     # When no reminder goes out (Brussels time); one due then waits for the end. Empty: no quiet hours.
     quiet_hours: str = Field("21:00-08:00", alias="QUIET_HOURS")
 
+    # Where the rate limits are counted: "memory://" (one gateway) or "redis://host:6379/0" (shared by several).
+    rate_limit_storage_url: str = Field("memory://", alias="RATE_LIMIT_STORAGE_URL")
+
+    # The web chat (README, "Web chat limits"). The key of its identity cookies and of the hashed addresses: the
+    # same long random string on every gateway; empty: one kept in DATA_DIR/webchat.key (a single gateway).
+    webchat_secret: str = Field("", alias="WEBCHAT_SECRET", repr=False)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated); none: the peer.
+    trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
+    # Limits in the `limits` notation, ";" between rules: messages per identity, per address, new identities per
+    # address, polls per identity and per address, and urgent flags per address before they count as unverified.
+    webchat_identity_limits: str = Field("20/minute;300/day", alias="WEBCHAT_IDENTITY_LIMITS")
+    webchat_address_limits: str = Field("60/minute", alias="WEBCHAT_ADDRESS_LIMITS")
+    webchat_new_identity_limits: str = Field("20/hour", alias="WEBCHAT_NEW_IDENTITY_LIMITS")
+    webchat_poll_limits: str = Field("40/minute", alias="WEBCHAT_POLL_LIMITS")
+    webchat_address_poll_limits: str = Field("900/minute", alias="WEBCHAT_ADDRESS_POLL_LIMITS")
+    webchat_urgent_limits: str = Field("3/hour", alias="WEBCHAT_URGENT_LIMITS")
+    # Bookings made in the last 24 hours (and still booked): per young person, and per address (web chat).
+    bookings_per_day: int = Field(3, ge=1, alias="BOOKINGS_PER_DAY")
+    bookings_per_address_per_day: int = Field(10, ge=1, alias="BOOKINGS_PER_ADDRESS_PER_DAY")
+
+    # Young people with no activity for this long are erased; older message texts of the others are blanked.
+    retention_months: int = Field(12, ge=1, le=120, alias="RETENTION_MONTHS")
+
     timezone: str = Field(TIMEZONE, alias="TZ")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 
@@ -162,6 +200,28 @@ class Settings(BaseSettings):
         QuietHours.parse(value)
         return value
 
+    @field_validator(
+        "webchat_identity_limits",
+        "webchat_address_limits",
+        "webchat_new_identity_limits",
+        "webchat_poll_limits",
+        "webchat_address_poll_limits",
+        "webchat_urgent_limits",
+    )
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"rate limits {value!r}: expected e.g. '20/minute;300/day'") from error
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        proxy_networks(value)  # a clear error at start-up
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if not self.database_url:
@@ -178,6 +238,12 @@ class Settings(BaseSettings):
             raise ValueError("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN are required with WhatsApp")
         if self.environment == "production" and self.database_url.startswith("sqlite"):
             raise ValueError("APP_ENV=production needs DATABASE_URL (PostgreSQL)")
+        for name in ("rasa_auth_token", "action_server_token"):
+            token = getattr(self, name)
+            if token and not re.fullmatch(TOKEN, token):
+                raise ValueError(f"{name.upper()}: 24 to 256 letters, digits, '_' or '-'")
+            if not token and self.environment == "production":
+                raise ValueError(f"APP_ENV=production needs {name.upper()} (e.g. `openssl rand -hex 32`)")
         return self
 
     @property
@@ -212,6 +278,10 @@ class Settings(BaseSettings):
     @property
     def chat_url(self) -> str:
         return self.public_url or f"http://{self.bot_host}:{self.bot_port}/"
+
+    @property
+    def proxies(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return proxy_networks(self.trusted_proxies)
 
 
 @lru_cache

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.db import SessionFactory, make_engine, make_session_factory, upgrade
+from bot.models import Base
 
 POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -57,11 +58,9 @@ def engine(database_url: str) -> Iterator[Engine]:
     yield engine
     if engine.dialect.name == "postgresql":  # the PostgreSQL database is shared by the run: empty it
         with engine.begin() as connection:
-            connection.exec_driver_sql(
-                "TRUNCATE consent_records, reminders, appointments, delivery_statuses, messages, conversations,"
-                " channel_identities, users, handoff_events, notes, inbox_sessions, api_tokens, accounts"
-                " RESTART IDENTITY CASCADE"
-            )
+            # Every table of the models (a new one is emptied too), but the organisations, handled below.
+            tables = ", ".join(t.name for t in Base.metadata.sorted_tables if t.name != "organisations")
+            connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
             # The two Actiris teams are seeded by the migration and stay; teams a test created go.
             connection.exec_driver_sql(
                 "DELETE FROM organisations WHERE key NOT IN ('actiris', 'actiris_discrimination')"

@@ -4,6 +4,7 @@ conftest turns it on there)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import SessionFactory, unit_of_work
-from bot.models import Account, Consent, Direction, LanguageSource, Message, Organisation, Role, User
+from bot.models import Account, Consent, Direction, LanguageSource, Message, MessageStatus, Organisation, Role, User
 from bot.services import accounts, users
 
 PASSWORD = "a long password!"  # the password of the accounts made here
@@ -66,3 +67,21 @@ def messages_of(sessions: SessionFactory, direction: Direction, conversation_id:
         query = query.where(Message.conversation_id == conversation_id)
     with unit_of_work(sessions) as session:
         return list(session.scalars(query))
+
+
+def offer_buttons(sessions: SessionFactory, channel: str, external_id: str, *payloads: str) -> None:
+    """The assistant offered these buttons to this person (as sent): a tap on them is taken as the payload."""
+    with unit_of_work(sessions) as session:
+        user, _ = users.identify(session, channel, external_id)
+        conversation = users.current_conversation(session, user, channel)
+        buttons = [{"title": payload, "payload": payload} for payload in payloads]
+        session.add(
+            Message(
+                conversation_id=conversation.id,
+                direction=Direction.OUT,
+                channel=channel,
+                text="choose",
+                payload=json.dumps(buttons),
+                status=MessageStatus.SENT,
+            )
+        )

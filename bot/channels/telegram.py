@@ -21,6 +21,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.logs import redact
 from bot.models import InboundKind
 from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
 from bot.pipeline.dialogue import Dialogue, Inbound
@@ -39,6 +40,7 @@ COMMANDS = {
     "/language": "/change_language",
     "/stop": "/opt_out",
     "/delete": "/delete_my_data",
+    "/mydata": "/my_data",
 }
 DEEP_LINK_SOURCE = re.compile(r"^src_([A-Za-z0-9_-]{1,40})$")  # t.me/<bot>?start=src_jes on a partner's poster
 MEDIA = (
@@ -243,9 +245,9 @@ class TelegramChannel:
             raise DeliveryError(f"Telegram flood control: retry after {seconds:.0f} s", retry_after=seconds) from error
         except Forbidden as error:
             # blocked by the user, kicked, deactivated: nothing is sent first to this chat any more
-            raise DeliveryError(f"Telegram refused: {error.message}", permanent=True, unreachable=True) from error
+            raise DeliveryError(f"Telegram refused: {redact(error.message)}", permanent=True, unreachable=True) from error
         except BadRequest as error:
-            raise DeliveryError(f"Telegram bad request: {error.message}", permanent=True) from error
+            raise DeliveryError(f"Telegram bad request: {redact(error.message)}", permanent=True) from error
         except NetworkError as error:  # timeouts included
             raise transport_failure("Telegram", error) from error
         return f"{recipient}:{sent.message_id}"

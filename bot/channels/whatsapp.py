@@ -24,6 +24,7 @@ from fastapi.responses import PlainTextResponse
 
 from bot.db import unit_of_work
 from bot.i18n import Catalog
+from bot.logs import redact
 from bot.models import InboundKind, utcnow
 from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
 from bot.pipeline.dialogue import Inbound
@@ -340,7 +341,8 @@ class WhatsAppChannel:
                 return str(response.json()["messages"][0]["id"])
             except (ValueError, KeyError, IndexError, TypeError) as error:
                 # It was accepted: sending again could deliver it twice.
-                log.error("Graph API accepted a message with an unreadable answer: %.200s", response.text)
+                # Not its body: it names the recipient's number.
+                log.error("Graph API accepted a message with an unreadable answer (%s)", type(error).__name__)
                 return f"unknown:{type(error).__name__}"
         raise classify(response)
 
@@ -352,7 +354,7 @@ def classify(response: httpx.Response) -> DeliveryError:
     except ValueError:
         error = {}
     code = error.get("code")
-    reason = f"Graph API {response.status_code}, error {code}: {str(error.get('message', ''))[:200]}"
+    reason = f"Graph API {response.status_code}, error {code}: {redact(str(error.get('message', '')))[:200]}"
     if code == 130429 or code == 80007 or code == 4:  # the number's or the app's throughput: everyone waits
         return DeliveryError(reason, pause_channel=True)
     if code == 131056:  # too many messages to this one person: this conversation waits

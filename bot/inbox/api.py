@@ -1,38 +1,43 @@
 """The inbox's JSON API, for partners' own tools: the same conversations, the same permissions as the pages.
 
-Authenticate with `Authorization: Bearer nt_...` (a token from `python -m bot accounts token --email ...`).
-Without a valid token: 401. An admin's token: 403. A conversation of another organisation: 404, exactly as
-one that does not exist. A move the handoff rules refuse: 409 with `{"detail": ...}`, from the one handler
-`refused`, which bot.inbox.install registers on the app: the endpoints only say what to do (the refused move
-raises out of the request's unit of work, which rolls it back whole).
+Authenticate with `Authorization: Bearer nt_...` (a token from `python -m bot accounts token EMAIL`).
+Without a valid token (unknown, expired, its account disabled): 401. An admin's token: 403; a token of scope
+`read` on a change: 403. A conversation the account may not read: 404, exactly as one that does not exist.
+Reading a conversation is logged (bot.services.access_log). The description of this API is served to staff
+only, at /inbox/api/openapi.json (no public docs page, no third-party script). A move the handoff rules
+refuse: 409 with `{"detail": ...}`, from the one handler `refused`, which bot.inbox.install registers on the
+app: the endpoints only say what to do (the refused move raises out of the request's unit of work, which rolls
+it back whole).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 from sqlalchemy.orm import Session
 
 from bot.inbox import auth, queries
-from bot.inbox.auth import ApiStaff, Db
-from bot.models import AppointmentStatus, Consent, Conversation, Direction, HandoffStatus, MessageStatus
+from bot.inbox.auth import ApiCoordinator, ApiStaff, ApiStaffWrite, Db
+from bot.models import AppointmentStatus, Consent, Conversation, Direction, HandoffStatus, MessageStatus, ReadVia
 from bot.pipeline.state import GatewayDep
-from bot.services import accounts, handoff, outbox
+from bot.services import access_log, accounts, handoff, outbox
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+MAX_ID = 2**63 - 1  # the largest id a database column holds: anything above is a 422, not a failed query
+ConversationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The conversation's id")]
 ERRORS: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid bearer token"},
-    403: {"description": "An admin account: no conversations"},
-    404: {"description": "No such conversation, or one of another organisation"},
+    401: {"description": "No valid bearer token (unknown, expired, or its account disabled)"},
+    403: {"description": "An admin account: no conversations; or a read token asking for a change"},
+    404: {"description": "No such conversation, or one the account may not read"},
+    400: {"description": "A request body that cannot be read as JSON"},
 }
 CHANGE_ERRORS: dict[int | str, dict[str, str]] = {
     **ERRORS,
-    400: {"description": "An unknown account or organisation"},
-    409: {"description": "The handoff rules refuse this move"},
+    409: {"description": "The handoff rules refuse this move, or the account or organisation named does not exist"},
 }
 
 router = APIRouter(prefix="/inbox/api", tags=["inbox"], responses=ERRORS)
@@ -99,6 +104,15 @@ class Created(BaseModel):
     id: int
 
 
+class ReadOut(BaseModel):
+    """One entry of the reading log: someone was shown a conversation's messages."""
+
+    read_at: datetime
+    account: str | None = Field(description="The reader's email; null once the account is removed")
+    conversation_id: int | None = Field(description="null once the conversation is erased")
+    via: ReadVia = Field(description="page, poll (the page fetching new messages), api or export")
+
+
 # --- what comes in -------------------------------------------------------------------------------------------------
 
 
@@ -108,7 +122,7 @@ class AssignIn(BaseModel):
 
 class MessageIn(BaseModel):
     text: Text
-    as_template: bool = Field(
+    as_template: StrictBool = Field(
         default=False,
         description="WhatsApp, after its 24-hour window: send now inside the caseworker template instead of"
         " holding the answer until the young person writes again",
@@ -196,7 +210,7 @@ def list_conversations(
     status: Annotated[HandoffStatus | None, Query(description="Only conversations in this state")] = None,
     urgent: Annotated[bool | None, Query(description="Only urgent (true) or not urgent (false) ones")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[ConversationOut]:
     """The conversations the token's account may see (a caseworker: their organisation's; a coordinator: all),
     urgent ones first, then the most recent."""
@@ -205,9 +219,9 @@ def list_conversations(
 
 
 @router.get("/conversations/{conversation_id}", summary="One conversation", response_model=ConversationDetailOut)
-def get_conversation(conversation_id: int, session: Db, account: ApiStaff) -> ConversationDetailOut:
-    """The conversation with its context, its whole history and its internal notes."""
-    return detail(session, auth.conversation_for(session, account, conversation_id))
+def get_conversation(conversation_id: ConversationId, session: Db, account: ApiStaff) -> ConversationDetailOut:
+    """The conversation with its context, its whole history and its internal notes (the read is logged)."""
+    return detail(session, auth.read_conversation(session, account, conversation_id, ReadVia.API))
 
 
 @router.post(
@@ -217,11 +231,11 @@ def get_conversation(conversation_id: int, session: Db, account: ApiStaff) -> Co
     responses=CHANGE_ERRORS,
 )
 def assign(
-    conversation_id: int,
+    conversation_id: ConversationId,
     gateway: GatewayDep,
     background: BackgroundTasks,
     session: Db,
-    account: ApiStaff,
+    account: ApiStaffWrite,
     body: AssignIn | None = None,
 ) -> ConversationOut:
     """Assign the conversation to a colleague who may see it, or (without `email`) to the token's account."""
@@ -230,7 +244,7 @@ def assign(
     if body is not None and body.email:
         named = accounts.by_email(session, body.email)
         if named is None:
-            raise HTTPException(status_code=400, detail=f"no account for {body.email}")
+            raise HTTPException(status_code=409, detail=f"no account for {body.email}")
         assignee = named
     handoff.assign(session, conversation, assignee, account)
     auth.wake_outbox(gateway, background)  # taking one over from the assistant tells the young person
@@ -245,12 +259,12 @@ def assign(
     responses=CHANGE_ERRORS,
 )
 def send_message(
-    conversation_id: int,
+    conversation_id: ConversationId,
     body: MessageIn,
     gateway: GatewayDep,
     background: BackgroundTasks,
     session: Db,
-    account: ApiStaff,
+    account: ApiStaffWrite,
 ) -> Created:
     """Put an answer in the outbox, on the young person's own channel; answering assigns it to you.
 
@@ -272,7 +286,7 @@ def send_message(
     responses=CHANGE_ERRORS,
 )
 def resolve(
-    conversation_id: int, gateway: GatewayDep, background: BackgroundTasks, session: Db, account: ApiStaff
+    conversation_id: ConversationId, gateway: GatewayDep, background: BackgroundTasks, session: Db, account: ApiStaffWrite
 ) -> ConversationOut:
     """Give the conversation back to the assistant; the young person is told."""
     conversation = auth.conversation_for(session, account, conversation_id)
@@ -288,18 +302,18 @@ def resolve(
     responses=CHANGE_ERRORS,
 )
 def transfer(
-    conversation_id: int,
+    conversation_id: ConversationId,
     body: TransferIn,
     gateway: GatewayDep,
     background: BackgroundTasks,
     session: Db,
-    account: ApiStaff,
+    account: ApiStaffWrite,
 ) -> ConversationOut:
     """Send the conversation, with its whole history, to another organisation's queue, unassigned there."""
     conversation = auth.conversation_for(session, account, conversation_id)
     target = queries.organisation_by_key(session, body.organisation)
     if target is None:
-        raise HTTPException(status_code=400, detail=f"no organisation with key {body.organisation!r}")
+        raise HTTPException(status_code=409, detail=f"no organisation with key {body.organisation!r}")
     handoff.transfer(session, conversation, target, account)
     auth.wake_outbox(gateway, background)
     return summary(conversation)
@@ -312,8 +326,55 @@ def transfer(
     response_model=Created,
     responses=CHANGE_ERRORS,
 )
-def add_note(conversation_id: int, body: NoteIn, session: Db, account: ApiStaff) -> Created:
+def add_note(conversation_id: ConversationId, body: NoteIn, session: Db, account: ApiStaffWrite) -> Created:
     """A note for colleagues; never sent to the young person."""
     conversation = auth.conversation_for(session, account, conversation_id)
     note = handoff.add_note(session, conversation, account, body.text)
     return Created(id=note.id)
+
+
+# --- the reading log and the description -----------------------------------------------------------------------
+
+
+@router.get(
+    "/access-log",
+    summary="The reading log (coordinators)",
+    response_model=list[ReadOut],
+    responses={404: {"description": "No account with that email"}},
+)
+def reading_log(
+    session: Db,
+    account: ApiCoordinator,
+    reader: Annotated[str | None, Query(alias="account", max_length=254, description="Only this email's reads")] = None,
+    conversation: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this conversation's reads")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[ReadOut]:
+    """Who was shown which conversation's messages, when and how, newest first."""
+    found = accounts.by_email(session, reader) if reader else None
+    if reader and found is None:
+        raise HTTPException(status_code=404, detail=f"no account for {reader}")
+    entries = access_log.entries(
+        session,
+        account_id=found.id if found is not None else None,
+        conversation_id=conversation,
+        limit=limit,
+        offset=offset,
+    )
+    return [
+        ReadOut(
+            read_at=e.read_at,
+            account=e.account.email if e.account else None,
+            conversation_id=e.conversation_id,
+            via=e.via,
+        )
+        for e in entries
+    ]
+
+
+@router.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth.docs_reader)])
+def description(request: Request) -> dict[str, Any]:
+    """This API's OpenAPI description, for staff only (signed in, or with a token): load it in a local tool."""
+    schema = dict(request.app.openapi())  # a copy: the app's own stays whole (the tests read it)
+    schema["paths"] = {path: item for path, item in schema["paths"].items() if path.startswith(router.prefix)}
+    return schema

@@ -6,8 +6,14 @@ The rules, applied in this order everywhere:
 2. A POST of the pages without the session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`): 403.
 3. The wrong role for the whole page or endpoint (an admin on conversations, a caseworker on accounts): 403.
    This depends on the role only, never on the id asked for.
-4. A conversation the account may not see (another organisation's) answers exactly like one that does not
-   exist: 404. Nobody learns which ids exist outside their own organisation.
+4. A conversation the account may not read (another organisation's, one never with people) answers exactly
+   like one that does not exist: 404. Nobody learns which ids exist outside what they may read. Who reads what
+   is one rule, `bot.inbox.queries.readable`.
+5. The API: a bearer token that is valid (not expired, its account not disabled), else 401; a token of scope
+   `read` on anything that changes a conversation or a campaign: 403.
+
+Every route that shows a conversation's messages gets it through `read_conversation`, which writes the reading
+log (bot.services.access_log); one that only changes it uses `conversation_for`.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from bot.db import unit_of_work
-from bot.models import Account, Conversation, Role
+from bot.inbox import queries
+from bot.models import Account, ApiToken, Conversation, ReadVia, Role, TokenScope
 from bot.pipeline import state
 from bot.pipeline.state import Gateway, GatewayDep
-from bot.services import accounts, handoff
+from bot.services import access_log, accounts
 from bot.settings import Settings
 
 COOKIE = "inbox_session"
@@ -89,6 +96,7 @@ def signed_in_json(request: Request, session: Db) -> Signed:
 
 
 def same_token(given: str | None, expected: str) -> bool:
+    """Whether a submitted token is the expected one, compared in constant time."""
     return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
 
 
@@ -125,6 +133,7 @@ def post_staff(signed: Annotated[Signed, Depends(with_csrf)]) -> Signed:
 
 
 def page_admin(signed: Annotated[Signed, Depends(signed_in)]) -> Signed:
+    """An admin, on a page (the accounts)."""
     if signed.account.role != Role.ADMIN:
         raise HTTPException(status_code=403, detail="for admins only")
     return signed
@@ -157,10 +166,19 @@ SignedPost = Annotated[Signed, Depends(with_csrf)]
 
 
 def conversation_for(session: Session, account: Account, conversation_id: int) -> Conversation:
-    """The conversation if `account` may see it; 404 alike for another organisation's and for none at all."""
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None or not handoff.can_see(account, conversation):
+    """The conversation if `account` may read it; 404 alike for one they may not and for none at all."""
+    conversation = queries.can_read(session, account, conversation_id)
+    if conversation is None:
         raise HTTPException(status_code=404, detail="no such conversation")
+    return conversation
+
+
+def read_conversation(session: Session, account: Account, conversation_id: int, via: ReadVia) -> Conversation:
+    """The conversation, for a route about to show its messages: allowed as `conversation_for`, and logged.
+
+    The one way in for every route that shows messages (a page, its polling, the API, an export)."""
+    conversation = conversation_for(session, account, conversation_id)
+    access_log.record(session, account, conversation, via)
     return conversation
 
 
@@ -173,32 +191,74 @@ bearer = HTTPBearer(
 )
 
 
-def api_account(session: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Account:
-    """The account behind the bearer token; 401 without a valid one."""
-    account = accounts.account_for_token(session, credentials.credentials if credentials else None)
-    if account is None:
+def api_token(session: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiToken:
+    """The bearer token; 401 without a valid one (unknown, expired, or its account disabled)."""
+    found = accounts.token_for(session, credentials.credentials if credentials else None)
+    if found is None:
         raise HTTPException(
-            status_code=401, detail="a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            status_code=401,
+            detail="a valid bearer token is required (it may have expired: ask for a new one)",
+            headers={"WWW-Authenticate": "Bearer"},
         )
-    return account
+    return found
 
 
-def api_staff(account: Annotated[Account, Depends(api_account)]) -> Account:
+def _writer(token: ApiToken) -> ApiToken:
+    if token.scope != TokenScope.WRITE:
+        raise HTTPException(status_code=403, detail="this token may only read: ask for a token with scope write")
+    return token
+
+
+def api_staff(token: Annotated[ApiToken, Depends(api_token)]) -> Account:
     """A coordinator's or a caseworker's token: admins see no conversations."""
-    if account.role not in STAFF:
+    if token.account.role not in STAFF:
         raise HTTPException(status_code=403, detail="an admin account sees no conversations")
+    return token.account
+
+
+def api_staff_write(
+    account: Annotated[Account, Depends(api_staff)], token: Annotated[ApiToken, Depends(api_token)]
+) -> Account:
+    """A coordinator's or a caseworker's token of scope write: it may change conversations."""
+    _writer(token)
     return account
 
 
-def api_coordinator(account: Annotated[Account, Depends(api_account)]) -> Account:
+def api_coordinator(token: Annotated[ApiToken, Depends(api_token)]) -> Account:
     """A coordinator's token."""
-    if account.role != Role.COORDINATOR:
+    if token.account.role != Role.COORDINATOR:
         raise HTTPException(status_code=403, detail="for coordinators only")
+    return token.account
+
+
+def api_coordinator_write(
+    account: Annotated[Account, Depends(api_coordinator)], token: Annotated[ApiToken, Depends(api_token)]
+) -> Account:
+    """A coordinator's token of scope write."""
+    _writer(token)
     return account
 
 
 ApiStaff = Annotated[Account, Depends(api_staff)]
+ApiStaffWrite = Annotated[Account, Depends(api_staff_write)]
 ApiCoordinator = Annotated[Account, Depends(api_coordinator)]
+ApiCoordinatorWrite = Annotated[Account, Depends(api_coordinator_write)]
+
+
+def docs_reader(
+    request: Request, session: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Account:
+    """Who may read the API's description: signed-in staff (the session cookie) or a staff token; else 401."""
+    signed = current(request, session)
+    account = signed.account if signed is not None else None
+    if account is None and credentials is not None:
+        found = accounts.token_for(session, credentials.credentials)
+        account = found.account if found is not None else None
+    if account is None:
+        raise HTTPException(status_code=401, detail="sign in first", headers={"WWW-Authenticate": "Bearer"})
+    if account.role not in STAFF:
+        raise HTTPException(status_code=403, detail="for coordinators and caseworkers")
+    return account
 
 
 # --- after a change --------------------------------------------------------------------------------------------

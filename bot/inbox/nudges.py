@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.inbox import auth, display, queries
 from bot.inbox.api import ERRORS
-from bot.inbox.auth import ApiCoordinator, Coordinator, CoordinatorPost, Db, StaffPost
+from bot.inbox.auth import ApiCoordinator, ApiCoordinatorWrite, Coordinator, CoordinatorPost, Db, StaffPost
 from bot.inbox.pages import render, see_other
 from bot.knowledge.nudges import Campaigns
 from bot.models import utcnow
@@ -91,7 +91,7 @@ def campaigns_json(request: Request, session: Db, account: ApiCoordinator) -> di
 
 @api.post("/campaigns/{campaign_id}/pause", summary="Pause or resume a campaign")
 def pause_campaign_json(
-    request: Request, campaign_id: str, body: PauseIn, session: Db, account: ApiCoordinator
+    request: Request, campaign_id: str, body: PauseIn, session: Db, account: ApiCoordinatorWrite
 ) -> dict[str, Any]:
     """Paused: nothing of it goes out and its pending nudges are cancelled; resumed: its young people are planned
     again. Returns how many young people it touched."""

@@ -1,9 +1,11 @@
-"""The inbox's web pages: sign in, the queues, one conversation with its context, and the accounts (admins).
+"""The inbox's web pages: sign in, the queues, one conversation with its context, the accounts (admins) and
+the reading log (coordinators).
 
 Server-rendered with Jinja2, autoescaped: whatever a young person wrote is shown as text, never run. The one
-script (static/inbox.js, the only one the Content-Security-Policy allows) polls for new messages and queue rows
-and writes them with textContent. Permissions: see bot.inbox.auth. What the pages read is in bot.inbox.queries,
-how they show it in bot.inbox.display; every change goes through bot.services.handoff.
+script (static/inbox.js, the only one the Content-Security-Policy of bot.inbox.headers allows) polls for new
+messages and queue rows and writes them with textContent. Permissions: see bot.inbox.auth; signing in:
+bot.inbox.signin. What the pages read is in bot.inbox.queries, how they show it in bot.inbox.display; every
+change goes through bot.services.handoff; every showing of a conversation is logged (bot.services.access_log).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request
@@ -21,11 +24,12 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session
 
-from bot.inbox import auth, display, queries
-from bot.inbox.auth import Admin, AnySigned, Db, Signed, SignedPost, Staff, StaffJson, StaffPost
-from bot.models import Account, Conversation, Organisation, Role, utcnow
+from bot.inbox import auth, display, queries, signin
+from bot.inbox.auth import Admin, AnySigned, Coordinator, Db, Signed, SignedPost, Staff, StaffJson, StaffPost
+from bot.models import Account, Conversation, Organisation, ReadVia, Role, utcnow
 from bot.pipeline import state
-from bot.services import accounts, handoff, nudges, outbox
+from bot.pipeline.state import GatewayDep
+from bot.services import access_log, accounts, handoff, nudges, outbox
 from bot.services.handoff import HandoffError
 
 HERE = Path(__file__).resolve().parent
@@ -34,17 +38,6 @@ PAGE_SIZE = 50
 LOGIN_CSRF = "inbox_login_csrf"  # before there is a session, the login form's token is double-submitted
 View = Literal["urgent", "waiting", "mine", "all"]
 TABS: dict[str, str] = {"urgent": "Urgent", "waiting": "Waiting", "mine": "Mine", "all": "All"}
-# The pages carry young people's words: no script but our own file, no framing, nothing cached or referred.
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
-        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
 
 templates = Jinja2Templates(
     env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined)
@@ -56,10 +49,10 @@ router = APIRouter(prefix="/inbox", include_in_schema=False)
 
 
 def render(request: Request, name: str, signed: Signed | None, status_code: int = 200, **context: Any) -> Response:
-    """A page from its template, with the security headers every inbox page carries."""
+    """A page from its template (its security headers are bot.inbox.headers', on every response)."""
     settings = auth.settings_of(request)
     context |= {"signed": signed, "zone": ZoneInfo(settings.timezone), "local": display.local, "tabs": TABS}
-    return templates.TemplateResponse(request, name, context, status_code=status_code, headers=HEADERS)
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -70,9 +63,16 @@ def see_other(url: str) -> RedirectResponse:
 # --- signing in and out ----------------------------------------------------------------------------------------
 
 
-def _login_page(request: Request, error: str | None = None, status_code: int = 200, email: str = "") -> Response:
+def _login_page(
+    request: Request,
+    error: str | None = None,
+    status_code: int = 200,
+    email: str = "",
+    headers: dict[str, str] | None = None,
+) -> Response:
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html", None, status_code, error=error, csrf_token=token, email=email)
+    response.headers.update(headers or {})
     response.set_cookie(
         LOGIN_CSRF,
         token,
@@ -93,26 +93,40 @@ def login_form(request: Request, session: Db) -> Response:
 
 
 @router.post("/login")
-def login(
+async def login(
     request: Request,
-    session: Db,
+    gateway: GatewayDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """Check the password (five wrong ones lock the account for a while) and open a session."""
+    """Check the password and open a session; too many tries (per address, per account): 429 for a while.
+
+    Async, so that the throttle is asked on the event loop; the password check runs in a worker thread."""
     if not auth.same_token(csrf_token, request.cookies.get(LOGIN_CSRF, "")):
         return _login_page(request, "The form had expired: please try again.", 403, email)
+    address = request.client.host if request.client else "unknown"
     try:
-        account = accounts.authenticate(session, email, password)
+        signed = await signin.sign_in(gateway, email, password, address, request.cookies.get(signin.DEVICE_COOKIE))
+    except signin.Throttled as refused:
+        wait = f"Too many attempts: please try again in {signin.minutes(refused.retry_after)} minutes."
+        return _login_page(request, wait, 429, email, {"Retry-After": str(refused.retry_after)})
     except accounts.LoginFailed:
-        # Locked or not, known or not: the same words, so the form tells nobody which emails exist.
+        # Disabled or not, known or not: the same words, so the form tells nobody which emails exist.
         return _login_page(request, "Wrong email or password.", 401, email)
-    opened = accounts.open_session(session, account)
     response = see_other("/inbox/")
     response.set_cookie(
+        signin.DEVICE_COOKIE,
+        signed.device,
+        max_age=int(signin.DEVICE_LIFETIME.total_seconds()),
+        path="/inbox/login",
+        httponly=True,
+        samesite="strict",
+        secure=auth.secure_cookies(request),
+    )
+    response.set_cookie(
         auth.COOKIE,
-        opened.token,
+        signed.session.token,
         max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
         path="/inbox",
         httponly=True,
@@ -125,6 +139,7 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request, session: Db, signed: SignedPost) -> Response:
+    """End this browser's session."""
     accounts.close_session(session, signed.token)
     response = see_other(auth.LOGIN)
     response.delete_cookie(auth.COOKIE, path="/inbox", httponly=True, samesite="strict")
@@ -179,6 +194,9 @@ def _conversation_page(
     status_code: int = 200,
     draft: dict[str, str] | None = None,
 ) -> Response:
+    """The conversation's page; shown again after a refused action, so logged here, once per showing."""
+    if status_code != 200:  # the GET logged itself on the way in (read_conversation); a refusal shows it again
+        access_log.record(session, signed.account, talk, ReadVia.PAGE)
     settings = auth.settings_of(request)
     history = [display.message_view(m, ZoneInfo(settings.timezone)) for m in queries.history(session, talk)]
     organisations = queries.organisations(session)
@@ -214,7 +232,7 @@ def _conversation_page(
 @router.get("/conversations/{conversation_id}")
 def conversation(request: Request, conversation_id: int, session: Db, signed: Staff) -> Response:
     """The whole history, the internal notes and the context, with what can be done."""
-    talk = auth.conversation_for(session, signed.account, conversation_id)
+    talk = auth.read_conversation(session, signed.account, conversation_id, ReadVia.PAGE)
     return _conversation_page(request, session, signed, talk)
 
 
@@ -223,7 +241,7 @@ def new_messages(
     request: Request, conversation_id: int, session: Db, signed: StaffJson, after: Annotated[int, Query(ge=0)] = 0
 ) -> dict[str, Any]:
     """Messages after `after`, for the page's polling."""
-    talk = auth.conversation_for(session, signed.account, conversation_id)
+    talk = auth.read_conversation(session, signed.account, conversation_id, ReadVia.POLL)
     zone = ZoneInfo(auth.settings_of(request).timezone)
     return {
         "messages": [display.message_view(m, zone) for m in queries.history(session, talk, after)],
@@ -346,7 +364,7 @@ def transfer(
     response = _act(
         request, session, signed, talk, lambda: handoff.transfer(session, talk, target, signed.account), background
     )
-    if response.status_code == 303 and not handoff.can_see(signed.account, talk):
+    if response.status_code == 303 and queries.can_read(session, signed.account, talk.id) is None:
         return see_other("/inbox/")  # gone to a team the caseworker is not in: back to their queues
     return response
 
@@ -373,6 +391,44 @@ def accounts_page(request: Request, session: Db, signed: Admin) -> Response:
         accounts=queries.all_accounts(session),
         organisations=queries.organisations(session),
         now=utcnow(),
+    )
+
+
+# --- the reading log ----------------------------------------------------------------------------------------------
+
+
+@router.get("/access-log")
+def access_log_page(
+    request: Request,
+    session: Db,
+    signed: Coordinator,
+    account: Annotated[str, Query(max_length=254)] = "",
+    conversation: Annotated[int | None, Query(ge=1)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    """Who was shown which conversation, when and how, newest first; by account (email) and conversation."""
+    kept = urlencode({k: v for k, v in (("account", account), ("conversation", conversation)) if v})
+    shown: dict[str, Any] = {"account": account, "conversation": conversation or "", "kept": f"{kept}&" if kept else ""}
+    reader = accounts.by_email(session, account) if account else None
+    if account and reader is None:
+        error = f"No account for {account}."
+        return render(
+            request, "access_log.html", signed, 400, error=error, entries=[], more=False, page=1, total=0, **shown
+        )
+    account_id = reader.id if reader is not None else None
+    found = access_log.entries(
+        session, account_id=account_id, conversation_id=conversation, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
+    )
+    return render(
+        request,
+        "access_log.html",
+        signed,
+        error=None,
+        entries=found[:PAGE_SIZE],
+        more=len(found) > PAGE_SIZE,
+        page=page,
+        total=access_log.count(session, account_id=account_id, conversation_id=conversation),
+        **shown,
     )
 
 

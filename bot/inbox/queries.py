@@ -1,7 +1,7 @@
 """What the inbox reads: the queues, one conversation's history and context, the people and teams it shows.
 
-Read only: nothing here writes or flushes. Every list of conversations is narrowed by `handoff.visible`, the
-same rule as `handoff.can_see`, so a page or the API never shows what the account may not see. The changes
+Read only: nothing here writes or flushes. Every conversation shown, listed or counted goes through `readable`,
+the one rule of who reads what, so a page or the API never shows what the account may not read. The changes
 (assign, transfer, resolve, reply, notes) are the handoff service's.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.models import (
@@ -19,6 +20,7 @@ from bot.models import (
     ChannelIdentity,
     Conversation,
     Direction,
+    HandoffEvent,
     HandoffStatus,
     Message,
     Note,
@@ -28,7 +30,7 @@ from bot.models import (
     Organisation,
     Role,
 )
-from bot.services.handoff import WITH_PEOPLE, HandoffError, visible
+from bot.services.handoff import WITH_PEOPLE, HandoffError
 
 VIEWS = ("urgent", "waiting", "mine", "all")
 # What a queue row shows, loaded with the page in three queries rather than three per row.
@@ -39,14 +41,42 @@ _ROW = (
 )
 
 
+# --- who reads what ---
+
+
+def was_with_people() -> ColumnElement[bool]:
+    """A conversation that is or was with people: never one the young person had only with the assistant."""
+    handed = exists().where(HandoffEvent.conversation_id == Conversation.id)
+    return or_(Conversation.handoff_status != HandoffStatus.BOT, handed)
+
+
+def readable(account: Account, query: Select[Any]) -> Select[Any]:
+    """`query` narrowed to the conversations `account` may read.
+
+    Only conversations that are or were with people; a caseworker only those of their organisation now (one
+    transferred away is no longer theirs; one resolved stays theirs); a coordinator every organisation's; an
+    admin none."""
+    if account.role == Role.COORDINATOR:
+        return query.where(was_with_people())
+    if account.role == Role.CASEWORKER and account.organisation_id is not None:
+        return query.where(Conversation.organisation_id == account.organisation_id, was_with_people())
+    return query.where(false())
+
+
+def can_read(session: Session, account: Account, conversation_id: int) -> Conversation | None:
+    """The conversation if `account` may read it (the same rule as the lists: `readable`)."""
+    found = readable(account, select(Conversation).where(Conversation.id == conversation_id))
+    return session.scalars(found).one_or_none()
+
+
 # --- queues --------------------------------------------------------------------------------------------------------
 
 
 def queue(
     session: Session, account: Account, view: str = "waiting", *, limit: int = 50, offset: int = 0
 ) -> Sequence[Conversation]:
-    """One queue of the inbox, urgent ones first, then the longest waiting."""
-    query = visible(account, select(Conversation))
+    """One queue of the inbox, urgent ones first (unverified ones after the others), then the longest waiting."""
+    query = readable(account, select(Conversation))
     if view == "urgent":
         query = query.where(Conversation.urgent.is_(True), Conversation.handoff_status.in_(WITH_PEOPLE))
     elif view == "waiting":
@@ -59,6 +89,7 @@ def queue(
         raise HandoffError(f"no queue called {view!r}: {', '.join(VIEWS)}")
     query = query.order_by(
         Conversation.urgent.desc(),
+        Conversation.unverified,  # urgent flags anyone could have raised by script: after the established ones
         Conversation.waiting_since.is_(None),
         Conversation.waiting_since,
         Conversation.last_message_at.desc(),
@@ -76,18 +107,23 @@ def search(
     offset: int = 0,
 ) -> Sequence[Conversation]:
     """The API's list: filtered by status and urgency, within what the account may see."""
-    query = visible(account, select(Conversation))
+    query = readable(account, select(Conversation))
     if status is not None:
         query = query.where(Conversation.handoff_status == status)
     if urgent is not None:
         query = query.where(Conversation.urgent.is_(urgent))
-    query = query.order_by(Conversation.urgent.desc(), Conversation.last_message_at.desc(), Conversation.id.desc())
+    query = query.order_by(
+        Conversation.urgent.desc(),
+        Conversation.unverified,
+        Conversation.last_message_at.desc(),
+        Conversation.id.desc(),
+    )
     return session.scalars(query.options(*_ROW).limit(limit).offset(offset)).all()
 
 
 def counts(session: Session, account: Account) -> dict[str, int]:
     """How many conversations each queue holds, for the tabs."""
-    base = visible(account, select(Conversation))
+    base = readable(account, select(Conversation))
     people = Conversation.handoff_status.in_(WITH_PEOPLE)
     conditions = {
         "urgent": and_(Conversation.urgent.is_(True), people),

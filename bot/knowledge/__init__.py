@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,6 +24,8 @@ Goal = Literal["job", "training", "internship", "studies", "self_employment", "u
 Format = Literal["individual", "collective"]
 SLUG = r"^[a-z0-9_-]+$"
 SHORT_ID = r"^[a-z0-9_-]{1,20}$"  # partner and topic ids travel in button payloads: Telegram allows 64 bytes
+PLACEHOLDER = r"^[a-z][a-z0-9_]*$"  # a helpline id is a placeholder in the texts: {suicide_prevention}
+DistressKind = Literal["suicide", "self_harm", "violence", "homeless", "poisoning"]
 
 
 class KnowledgeError(ValueError):
@@ -169,6 +171,48 @@ class Eligibility(Checked):
         return self
 
 
+class Helpline(Checked):
+    """A number a young person in distress can call; its id names it in the texts of its group."""
+
+    id: str = Field(pattern=PLACEHOLDER)
+    name: str
+    number: str = Field(pattern=r"^[0-9][0-9 ]{1,14}$")  # as dialled in Belgium, spaces allowed
+    languages: list[Language] = Field(min_length=1)
+    source: str = Field(min_length=1)  # the public page the number comes from
+
+
+class HelplineGroup(Strict):
+    """Lines shown together (one text, safety.lines.<id>), for the kinds of distress they fit (none: always)."""
+
+    id: str = Field(pattern=PLACEHOLDER)
+    kinds: list[DistressKind] = []
+    helplines: list[Helpline] = Field(min_length=1)
+
+
+class Emergency(Strict):
+    number: str = Field(pattern=r"^[0-9]{3}$")
+    source: str = Field(min_length=1)
+
+
+class HelplinesFile(Strict):
+    version: int
+    emergency: Emergency
+    groups: list[HelplineGroup] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _every_kind_is_served(self) -> HelplinesFile:
+        served = {kind for group in self.groups for kind in group.kinds}
+        missing = [kind for kind in get_args(DistressKind) if kind not in served]
+        if missing:
+            raise ValueError(f"no group fits {', '.join(missing)}: every kind of distress needs its lines")
+        return self
+
+    def numbers(self) -> dict[str, str]:
+        """Every number by its placeholder name, the emergency number as {emergency}."""
+        found = {line.id: line.number for group in self.groups for line in group.helplines}
+        return found | {"emergency": self.emergency.number}
+
+
 class CommunesFile(Strict):
     version: int
     communes: list[Commune] = Field(min_length=1)
@@ -188,9 +232,11 @@ class ActirisFile(Strict):
 
 
 class Knowledge:
-    """The three files, checked against each other, with the lookups the finder and the actions need."""
+    """The four files, checked against each other, with the lookups the finder and the actions need."""
 
-    def __init__(self, communes: CommunesFile, partners: PartnersFile, actiris: ActirisFile) -> None:
+    def __init__(
+        self, communes: CommunesFile, partners: PartnersFile, actiris: ActirisFile, helplines: HelplinesFile
+    ) -> None:
         self.communes = {commune.id: commune for commune in communes.communes}
         self.partners = {partner.id: partner for partner in partners.partners}
         self.contact = actiris.contact
@@ -198,6 +244,7 @@ class Knowledge:
         self.eligibility = actiris.eligibility
         self.topics = {topic.id: topic for topic in actiris.topics}
         self.postcodes = {code: commune for commune in communes.communes for code in commune.postcodes}
+        self.helplines = helplines
 
     def partner(self, partner_id: str) -> Partner | None:
         return self.partners.get(partner_id)
@@ -219,6 +266,7 @@ class Knowledge:
         ]
         entries += [(f"partners.yml {p.id}", p) for p in self.partners.values()]
         entries += [(f"actiris.yml topic {t.id}", t) for t in self.topics.values()]
+        entries += [(f"helplines.yml {h.id}", h) for g in self.helplines.groups for h in g.helplines]
         return [f"{where}: {', '.join(e.check)}{f' ({e.note})' if e.note else ''}" for where, e in entries if e.check]
 
 
@@ -281,6 +329,10 @@ def _cross_check(knowledge: Knowledge, communes: CommunesFile, partners: Partner
             problems.append(f"{where}, field postcode: {partner.postcode} is not in {partner.commune!r}")
         if not partner.languages and "languages" not in partner.check:
             problems.append(f"{where}, field languages: empty but not listed in check")
+    names = [g.id for g in knowledge.helplines.groups] + [h.id for g in knowledge.helplines.groups for h in g.helplines]
+    for index, name in enumerate(names):
+        if name in names[:index] or name == "emergency":
+            problems.append(f"helplines.yml: id {name!r}: used twice (group and helpline ids name texts)")
     if actiris.contact.commune not in knowledge.communes:
         problems.append(f"actiris.yml: contact, field commune: {actiris.contact.commune!r} is not in communes.yml")
     if problems:
@@ -288,11 +340,12 @@ def _cross_check(knowledge: Knowledge, communes: CommunesFile, partners: Partner
 
 
 def load_knowledge(folder: Path = KNOWLEDGE) -> Knowledge:
-    """Read and check the three files; KnowledgeError lists every problem found."""
+    """Read and check the four files; KnowledgeError lists every problem found."""
     communes = parse_file(CommunesFile, folder / "communes.yml")
     partners = parse_file(PartnersFile, folder / "partners.yml")
     actiris = parse_file(ActirisFile, folder / "actiris.yml")
-    knowledge = Knowledge(communes, partners, actiris)
+    helplines = parse_file(HelplinesFile, folder / "helplines.yml")
+    knowledge = Knowledge(communes, partners, actiris, helplines)
     _cross_check(knowledge, communes, partners, actiris)
     return knowledge
 

@@ -18,24 +18,27 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot import logs
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.knowledge import Knowledge, knowledge
 from bot.knowledge.nudges import Campaigns
-from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus
+from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus, utcnow
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable, action_server_up
 from bot.pipeline.workers import Worker
-from bot.services import consent, handoff, messages, nudges, outbox, users
+from bot.services import consent, erasure, handoff, messages, nudges, outbox, users
 from bot.services.messages import Attachment, Button, DuplicateMessage, Reply
+from bot.services.safety import crisis_reply
+from bot.services.tracker_store import TrackerStore
 from bot.settings import DEFAULT_LANGUAGE
 from bot.understanding.language import LanguageResolver
 from bot.understanding.redaction import redact_national_numbers
-from bot.understanding.safety import sounds_like_distress
+from bot.understanding.safety import distress_kinds
 
 log = logging.getLogger(__name__)
 
 # What the assistant still answers while people have a conversation: leaving and erasure are never held up.
-FOR_THE_ASSISTANT = ("opt_out", "delete_my_data")
+FOR_THE_ASSISTANT = ("opt_out", "delete_my_data", "my_data")
 SURE = 0.8  # how sure the model must be of one of those intents in typed words to take it from the caseworker
 MAX_TEXT = 4000  # longer messages are cut: nobody types more in a chat, and Rasa need not read a novel
 NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")  # "2", "2.", " 2) ": a numbered choice answered
@@ -56,6 +59,7 @@ class Inbound:
     kind: InboundKind = InboundKind.TEXT
     location: tuple[float, float] | None = None  # a shared location: latitude, longitude (never stored)
     source: str | None = None  # where they came from (a deep link's `src_...`), kept on first contact
+    origin: str | None = None  # the web chat's keyed hash of the address (never the address), for the actions
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class _Turn:
     attempts: int
     first: bool  # the first message of the conversation
     with_people: bool  # a caseworker has the conversation (or it waits for one): the assistant keeps quiet
+    origin: str | None = None  # Inbound.origin, when the message is answered where it arrived (the web chat)
 
 
 class Dialogue:
@@ -103,8 +108,11 @@ class Dialogue:
         places: Knowledge | None = None,
         action_server_url: str | None = None,
         campaigns: Campaigns | None = None,
+        tracker_store: TrackerStore | None = None,
     ) -> None:
         self.sessions = sessions
+        # Rasa's own store, kept to the consent too (None: tests without Rasa's database)
+        self.tracker_store = tracker_store
         self.rasa = rasa
         self.resolver = resolver
         self.texts = texts
@@ -120,7 +128,7 @@ class Dialogue:
         if received.duplicate:
             with unit_of_work(self.sessions) as session:
                 return Outcome(messages.replies_to(session, received.message_id), True, received.user_public_id)
-        replies = await self.answer(received.message_id, claimed=True, delivered_here=True)
+        replies = await self.answer(received.message_id, claimed=True, delivered_here=True, origin=inbound.origin)
         return Outcome(replies or [], False, received.user_public_id)
 
     async def accept(self, inbound: Inbound) -> Received:
@@ -138,7 +146,8 @@ class Dialogue:
         """Store a message once and decide its language; `claim` when the caller answers it itself."""
         # NUL characters are refused by PostgreSQL and mean nothing in a chat.
         text = redact_national_numbers(inbound.text[:MAX_TEXT].replace("\x00", "")) if inbound.text else None
-        payload, kind = inbound.payload.replace("\x00", "") if inbound.payload else None, inbound.kind
+        payload = redact_national_numbers(inbound.payload.replace("\x00", "")) if inbound.payload else None
+        kind = inbound.kind
         if inbound.location is not None:
             payload, text = self.location_search(inbound.location), None  # the coordinates are not kept
         with unit_of_work(self.sessions) as session:
@@ -147,6 +156,11 @@ class Dialogue:
             if text and not payload and (number := NUMBER.match(text)):
                 payload = messages.numbered_choice(session, conversation.id, int(number.group(1)))
                 kind = InboundKind.BUTTON if payload else kind
+            if payload and inbound.location is None and not messages.was_offered(session, conversation.id, payload):
+                # Never offered: the words of a message, not an intent with entities of the sender's choosing.
+                log.info("a payload that was not offered is read as words (conversation %s)", conversation.id)
+                text, kind = as_words(payload), InboundKind.TEXT
+                payload = None
             try:
                 stored = messages.store_inbound(
                     session,
@@ -188,7 +202,7 @@ class Dialogue:
         return "/find_partner" + json.dumps({"commune": commune})
 
     async def answer(
-        self, message_id: int, *, claimed: bool = False, delivered_here: bool = False
+        self, message_id: int, *, claimed: bool = False, delivered_here: bool = False, origin: str | None = None
     ) -> list[Reply] | None:
         """Answer one stored message and queue the replies; None when another worker has it or it is done.
 
@@ -198,15 +212,21 @@ class Dialogue:
         turn = self._take(message_id, claimed)
         if turn is None:
             return None
-        distress = sounds_like_distress(turn.text)
+        turn = replace(turn, origin=origin)
+        kinds = distress_kinds(turn.text)
+        distress = bool(kinds)
         if turn.with_people:
             intent = await self._intent(turn)
             if intent not in FOR_THE_ASSISTANT:
                 return self._for_people(turn, distress or intent == "crisis", delivered_here)
         replies, failure = await self._compose(turn)
+        # The model's crisis reply too gets the helplines that fit what the message says.
+        replies = [
+            replace(r, text=self.crisis(kinds, r.language).text) if r.key == "utter_crisis" else r for r in replies
+        ]
         if distress and not any(r.key == "utter_crisis" for r in replies):
             log.warning("distress words in message %s that the model missed: helplines added", message_id)
-            replies.insert(0, self.render_key("utter_crisis", turn.language))
+            replies.insert(0, self.crisis(kinds, turn.language))
         # The helplines come first, before even the introduction of a first contact.
         replies.sort(key=lambda reply: reply.key != "utter_crisis")
         if failure is not None:
@@ -218,12 +238,27 @@ class Dialogue:
             conversation = session.get_one(Conversation, turn.conversation_id)
             if crisis:  # a person too, at once and at the top of every queue (the crisis action may have done it)
                 handoff.request(session, conversation, handoff.Reason.CRISIS)
-            if not consent.may_keep(conversation.user) and not handoff.with_people(conversation):
+            keep = consent.may_keep(conversation.user)
+            if not keep and not handoff.with_people(conversation):
                 # Answered: nothing of it is kept without consent (unless a person is to read it).
                 row.text = row.payload = None
+            erasing = conversation.user.erased_at is not None
             if delivered_here:
                 _delivered(session, stored)
+        if not keep:
+            await self._forget_in_tracker(turn.public_id)
+        if erasing and delivered_here:  # the confirmation is in the web chat's hands: finish now
+            await asyncio.to_thread(erasure.sweep, self.sessions, self.tracker_store, utcnow())
         return stored
+
+    async def _forget_in_tracker(self, public_id: str) -> None:
+        """Blank the young person's words in Rasa's tracker store, now that Rasa has saved the turn."""
+        if self.tracker_store is None:
+            return
+        try:
+            await asyncio.to_thread(self.tracker_store.scrub, public_id)
+        except Exception as error:  # kept for the next turn's pass, which covers every row again
+            log.warning("the tracker store could not be scrubbed now: %s", type(error).__name__)
 
     def _for_people(self, turn: _Turn, distress: bool, delivered_here: bool) -> list[Reply]:
         """A message while people have the conversation: kept for them; words of distress still bring the
@@ -232,7 +267,7 @@ class Dialogue:
             row = session.get_one(Message, turn.message_id)
             stored: list[Reply] = []
             if distress:
-                helplines = self.render_key("utter_crisis", turn.language)
+                helplines = self.crisis(distress_kinds(turn.text), turn.language)
                 # Once per message: one kept while the engine was down already had them, and is tried again.
                 if all(reply.text != helplines.text for reply in messages.replies_to(session, row.id)):
                     stored = messages.store_replies(session, row, [helplines])
@@ -250,7 +285,7 @@ class Dialogue:
         if not turn.text or turn.kind != InboundKind.TEXT:
             return None
         try:
-            name, confidence = await self.rasa.intent(turn.text)
+            name, confidence = await self.rasa.intent(as_words(turn.text))
         except RasaUnavailable:
             return None  # the words of distress still count
         return name if confidence >= SURE else None
@@ -258,12 +293,14 @@ class Dialogue:
     async def _compose(self, turn: _Turn) -> tuple[list[Reply], str | None]:
         """The replies to one message, or why the dialogue engine could not answer it."""
         notes: list[Reply] = []
-        words = turn.payload or turn.text or ""
+        # Rasa reads "/intent{...}" as an intent: typed words never are one, only an offered payload is.
+        words = turn.payload or (as_words(turn.text) if turn.text else "")
         if turn.kind in (InboundKind.MEDIA, InboundKind.EDITED):
             key = "utter_edited_message" if turn.kind == InboundKind.EDITED else "utter_unsupported_content"
             notes = [self.render_key(key, turn.language)]
             # A photo's caption is answered too; a voice note as a first contact still gets the introduction.
-            words = turn.text if turn.kind == InboundKind.MEDIA and turn.text else "/greet" if turn.first else ""
+            caption = as_words(turn.text) if turn.kind == InboundKind.MEDIA and turn.text else ""
+            words = caption or ("/greet" if turn.first else "")
             if not words:
                 return notes, None
         asked = await self._ask_rasa(turn, words)
@@ -313,6 +350,8 @@ class Dialogue:
     async def _ask_rasa(self, turn: _Turn, message: str) -> list[Reply] | str:
         """Rasa's replies written out, or why the dialogue engine could not answer."""
         metadata = {"language": turn.language, "channel": turn.channel, "consent": turn.consent}
+        if turn.origin:
+            metadata["origin"] = turn.origin
         try:
             bot_messages = await self.rasa.send(turn.public_id, message, metadata)
         except RasaUnavailable as error:
@@ -331,10 +370,10 @@ class Dialogue:
         with unit_of_work(self.sessions) as session:
             if messages.answer_later(session, turn.message_id, failure) > 1:
                 return []  # they were told already
-            keys = ["utter_crisis", "utter_engine_down"] if distress else ["utter_engine_down"]
+            notes = [self.crisis(distress_kinds(turn.text), turn.language)] if distress else []
             stored = [
-                messages.enqueue(session, turn.conversation_id, self.render_key(key, turn.language), turn.message_id)
-                for key in keys
+                messages.enqueue(session, turn.conversation_id, reply, turn.message_id)
+                for reply in [*notes, self.render_key("utter_engine_down", turn.language)]
             ]
             if distress:  # the assistant is down: a person all the more
                 handoff.request(session, session.get_one(Conversation, turn.conversation_id), handoff.Reason.CRISIS)
@@ -344,6 +383,10 @@ class Dialogue:
 
     def render_key(self, key: str, language: str) -> Reply:
         return Reply(self.texts.text(key, language), language, key=key)
+
+    def crisis(self, kinds: frozenset[str], language: str) -> Reply:
+        """The helplines that fit these kinds of distress, keyed utter_crisis: sent first, and a person called."""
+        return crisis_reply(kinds, language, self.texts, (self.places or knowledge()).helplines)
 
     def write(self, key: str, language: str) -> str:
         """The text of a locale key; anything else (an action's own words) passes through as it is."""
@@ -370,6 +413,11 @@ class Dialogue:
             )
             replies.append(Reply(self.write(key, language), language, buttons, key=key if known else None))
         return replies
+
+
+def as_words(text: str) -> str:
+    """Typed text as words for the model: a leading "/" would make Rasa take it as an intent with entities."""
+    return text.lstrip("/ \t") or "?"
 
 
 def _delivered(session: Any, replies: list[Reply]) -> None:
@@ -404,4 +452,4 @@ class Responder(Worker):
             log.exception("answering message %s failed", item_id)
             with unit_of_work(self.dialogue.sessions) as session:
                 if session.get_one(Message, item_id).status == MessageStatus.ANSWERING:
-                    messages.answer_later(session, item_id, f"{type(error).__name__}: {error}")
+                    messages.answer_later(session, item_id, logs.reason(error))

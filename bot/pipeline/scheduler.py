@@ -4,7 +4,7 @@ Jobs keep no state of their own: a reminder or a nudge is a row with a due time,
 a job that runs twice (two gateways, a retry) sends nothing twice. The job store is therefore APScheduler's
 memory store, filled here at start-up. Reminders go before nudges in each run; the young people whose nudges
 were never planned (a new campaign, consent given before nudges existed) are planned at start-up and every
-six hours.
+six hours. Erasures are finished at each tick (once their confirmation has left); retention runs daily.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import astuple
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,7 +21,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge.agendas import Agendas
 from bot.knowledge.nudges import Campaigns, Rules
-from bot.services import nudge_sending, nudges, reminders
+from bot.services import erasure, nudge_sending, nudges, reminders
+from bot.services.tracker_store import TrackerStore
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,12 @@ class Scheduler:
         interval: float = 30.0,
         on_sent: Callable[[], None] = lambda: None,
         campaigns: Campaigns | None = None,
+        tracker_store: TrackerStore | None = None,
+        retention_months: int = 12,
     ) -> None:
         self.sessions, self.agendas, self.clock, self.on_sent = sessions, agendas, clock, on_sent
         self.campaigns = campaigns or Campaigns(Rules(), {})
+        self.tracker_store, self.retention_months = tracker_store, retention_months
         self.scheduler = AsyncIOScheduler(timezone=str(agendas.zone))
         self.scheduler.add_job(
             self.send_reminders,
@@ -73,6 +78,27 @@ class Scheduler:
             misfire_grace_time=None,
         )
 
+        self.scheduler.add_job(
+            self.finish_erasures,
+            "interval",
+            seconds=interval,
+            id="erasures",
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        self.scheduler.add_job(
+            self.apply_retention,
+            "interval",
+            hours=24,
+            id="retention",
+            next_run_time=datetime.now(UTC),
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+
     def start(self) -> None:
         self.scheduler.start()
 
@@ -90,6 +116,19 @@ class Scheduler:
         if sent:
             self.on_sent()
         return sent
+
+    async def finish_erasures(self) -> int:
+        """Finish the erasures whose confirmation has left; returns how many young people were erased."""
+        return await asyncio.to_thread(erasure.sweep, self.sessions, self.tracker_store, self.clock())
+
+    async def apply_retention(self) -> erasure.Retention:
+        """Erase who has been gone for RETENTION_MONTHS, blank older texts, drop older tracker sessions."""
+        done = await asyncio.to_thread(
+            erasure.apply_retention, self.sessions, self.tracker_store, self.clock(), self.retention_months
+        )
+        if done.erased or done.blanked or done.events:
+            log.info("retention: %d erased, %d texts blanked, %d tracker events deleted", *astuple(done))
+        return done
 
     async def plan_nudges(self) -> int:
         """Plan the young people whose nudges were never planned, in batches; returns how many batches ran."""

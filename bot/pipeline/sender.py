@@ -13,6 +13,7 @@ import logging
 import time
 from datetime import timedelta
 
+from bot import logs
 from bot.db import SessionFactory, unit_of_work
 from bot.models import utcnow
 from bot.pipeline.delivery import Channel, DeliveryError
@@ -116,7 +117,7 @@ class OutboxWorker(Worker):
         except Exception as error:  # a bug must not leave the row "sending" for ever
             log.exception("sending message %s failed", item_id)
             with unit_of_work(self.sessions) as session:
-                outbox.retry_later(session, item_id, f"{type(error).__name__}: {error}")
+                outbox.retry_later(session, item_id, logs.reason(error))
 
     async def _pace(self, pace: Pace, conversation_id: int, channel: Channel) -> None:
         wait = self.chat_free_at.get(conversation_id, 0.0) - time.monotonic()

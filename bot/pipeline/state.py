@@ -20,6 +20,7 @@ from bot.knowledge.nudges import Campaigns, Rules
 from bot.pipeline.delivery import Channel
 from bot.pipeline.dialogue import Dialogue
 from bot.pipeline.rasa_client import RasaClient
+from bot.pipeline.ratelimit import RateLimiter
 from bot.pipeline.scheduler import Scheduler
 from bot.settings import Settings
 
@@ -38,6 +39,7 @@ class Gateway:
     scheduler: Scheduler | None = None
     wake_outbox: Callable[[], None] | None = None  # a caseworker's answer leaves at once, not at the next poll
     campaigns: Campaigns = field(default_factory=lambda: Campaigns(Rules(), {}))  # the nudges (knowledge/nudges.yml)
+    limiter: RateLimiter = field(default_factory=RateLimiter)  # rate limits (web chat, sign-in), shared via Redis
 
 
 def install(app: FastAPI, gateway: Gateway) -> None:

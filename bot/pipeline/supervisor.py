@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -13,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import yaml
@@ -23,6 +25,14 @@ from bot.knowledge.agendas import load_agendas
 from bot.settings import ROOT, Settings
 
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA_PYTHON = RASA_BIN.parent / "python"
+# Rasa reads its auth token from its command line only: added inside its own process, the token stays out of `ps`
+# (every local user can read a command line) and of its children's environment.
+RASA_LAUNCH = (
+    "import os, sys; from rasa.__main__ import main; "
+    "sys.argv = ['rasa', *sys.argv[1:], '--auth-token', os.environ.pop('RASA_AUTH_TOKEN')]; sys.exit(main())"
+)
+TOKENS = ("rasa_auth_token", "action_server_token")
 
 
 @dataclass
@@ -33,9 +43,24 @@ class Process:
     popen: subprocess.Popen[bytes] | None = None
 
 
+def with_tokens(settings: Settings) -> Settings:
+    """The settings with a new random secret for each internal service that has none (development)."""
+    update = {name: secrets.token_urlsafe(32) for name in TOKENS if not getattr(settings, name)}
+    return settings.model_copy(update=update) if update else settings
+
+
 def endpoints(settings: Settings) -> dict[str, object]:
-    """Rasa's endpoints: the action server, the tracker store and (with replicas) the lock store."""
-    config: dict[str, object] = {"action_endpoint": {"url": f"{settings.action_server_url}/webhook"}}
+    """Rasa's endpoints: the action server, the tracker store and (with replicas) the lock store.
+
+    Secrets are written as `${VARIABLE}`, which Rasa reads from its environment (`rasa_environment`): the file
+    on disk holds none of them."""
+    config: dict[str, object] = {
+        "action_endpoint": {
+            "url": f"{settings.action_server_url}/webhook",
+            "token": "${ACTION_SERVER_TOKEN}",  # sent as ?token=, checked by actions.server
+            "token_name": "token",
+        }
+    }
     store = settings.rasa_tracker_store_url
     if store:
         url = urlsplit(store)
@@ -45,8 +70,8 @@ def endpoints(settings: Settings) -> dict[str, object]:
             "url": url.hostname,
             "port": url.port or 5432,
             "db": url.path.lstrip("/"),
-            "username": url.username,
-            "password": url.password,
+            "username": unquote(url.username) if url.username else None,
+            "password": "${RASA_TRACKER_STORE_PASSWORD}" if url.password else None,
         }
     else:
         config["tracker_store"] = {
@@ -61,22 +86,55 @@ def endpoints(settings: Settings) -> dict[str, object]:
             "url": url.hostname,
             "port": url.port or 6379,
             "db": int(url.path.lstrip("/") or 0),
-            "password": url.password,
+            "password": "${RASA_LOCK_STORE_PASSWORD}" if url.password else None,
         }
     return config
 
 
+def rasa_environment(settings: Settings) -> dict[str, str]:
+    """The secrets `endpoints` names, for Rasa's environment only."""
+    found = {"ACTION_SERVER_TOKEN": settings.action_server_token}
+    for variable, store in (
+        ("RASA_TRACKER_STORE_PASSWORD", settings.rasa_tracker_store_url),
+        ("RASA_LOCK_STORE_PASSWORD", settings.rasa_lock_store_url),
+    ):
+        password = urlsplit(store).password if store else None
+        if password:
+            found[variable] = unquote(password)
+    return found
+
+
 def write_endpoints(settings: Settings) -> Path:
+    """Rasa's endpoints file in DATA_DIR, readable by its owner only."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "endpoints.yml"
-    path.write_text(yaml.safe_dump(endpoints(settings), sort_keys=False), encoding="utf-8")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(yaml.safe_dump(endpoints(settings), sort_keys=False))
+    path.chmod(0o600)  # a file left by an older version kept its mode
     return path
 
 
+def rasa_log_level(level: str) -> str:
+    """Rasa's LOG_LEVEL: ours, but never below INFO (at DEBUG Rasa logs every message and its tracker)."""
+    chosen = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    return logging.getLevelName(max(chosen, logging.INFO))
+
+
 def processes(settings: Settings) -> list[Process]:
-    """The three processes, each on loopback unless configured otherwise."""
+    """The three processes, each on loopback unless configured otherwise, each with the secrets it needs."""
+    settings = with_tokens(settings)
     env = dict(os.environ)
-    rasa_env = env | {"RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+    rasa_env = (
+        env
+        | rasa_environment(settings)
+        | {
+            "RASA_AUTH_TOKEN": settings.rasa_auth_token,
+            "LOG_LEVEL": rasa_log_level(settings.log_level),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        }
+    )
     rasa_host = urlsplit(settings.rasa_url).hostname or "127.0.0.1"
     action_host = urlsplit(settings.action_server_url).hostname or "127.0.0.1"
     python = sys.executable
@@ -84,7 +142,9 @@ def processes(settings: Settings) -> list[Process]:
         Process(
             "rasa",
             [
-                str(RASA_BIN),
+                str(RASA_PYTHON),
+                "-c",
+                RASA_LAUNCH,
                 "run",
                 "--enable-api",
                 "--model",
@@ -100,10 +160,10 @@ def processes(settings: Settings) -> list[Process]:
         ),
         Process(
             "actions",
-            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_server_port)],
-            env | {"SANIC_HOST": action_host},  # rasa-sdk listens on every interface unless told
+            [python, "-m", "actions.server", "--host", action_host, "--port", str(settings.action_server_port)],
+            env | {"ACTION_SERVER_TOKEN": settings.action_server_token},
         ),
-        Process("gateway", [python, "-m", "bot", "gateway"], env),
+        Process("gateway", [python, "-m", "bot", "gateway"], env | {"RASA_AUTH_TOKEN": settings.rasa_auth_token}),
     ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
@@ -53,6 +53,29 @@ class AlreadyBooked(BookingRefused):
     def __init__(self, appointment: Appointment) -> None:
         super().__init__(appointment.id)
         self.appointment, self.appointment_id = appointment, appointment.id
+
+
+class TooManyBookings(BookingRefused):
+    reason = "too_many"  # the day's cap: for this young person, or for the web address they book from
+
+
+PER_DAY = 3  # bookings one young person may make in 24 hours (still booked): nobody needs more, a script does
+PER_ORIGIN_PER_DAY = 10  # from one web address in 24 hours: a youth centre's few, not every agenda filled
+DAY = timedelta(days=1)
+
+
+def check_caps(session: Session, user: User, origin: str | None, now: datetime, per_day: int, per_origin: int) -> None:
+    """TooManyBookings once the young person, or their web address, made the day's bookings (moves are not
+    bookings, and a cancelled one gave its seat back)."""
+    recent = (
+        select(func.count())
+        .select_from(Appointment)
+        .where(Appointment.status == AppointmentStatus.BOOKED, Appointment.created_at > now - DAY)
+    )
+    if (session.scalar(recent.where(Appointment.user_id == user.id)) or 0) >= per_day:
+        raise TooManyBookings()
+    if origin is not None and (session.scalar(recent.where(Appointment.origin == origin)) or 0) >= per_origin:
+        raise TooManyBookings()
 
 
 def seats_taken(session: Session, organisation: str, first: datetime, last: datetime) -> Counter[datetime]:
@@ -155,9 +178,21 @@ def _take_seat(session: Session, appointment: Appointment, slot: Slot, capacity:
 
 
 def book(
-    session: Session, agendas: Agendas, user: User, organisation: str, starts_at: datetime, now: datetime
+    session: Session,
+    agendas: Agendas,
+    user: User,
+    organisation: str,
+    starts_at: datetime,
+    now: datetime,
+    *,
+    origin: str | None = None,
+    per_day: int = PER_DAY,
+    per_origin: int = PER_ORIGIN_PER_DAY,
 ) -> Appointment:
-    """Book a seat for the young person; BookingRefused (and its kinds) says why not."""
+    """Book a seat for the young person; BookingRefused (and its kinds) says why not.
+
+    `origin`: the hashed web address it is booked from (kept on the appointment, counted by the per-address cap).
+    """
     agenda = agendas.get(organisation)
     if agenda is None:
         raise NotBookable("closed")
@@ -167,7 +202,10 @@ def book(
     for existing in upcoming(session, user, now):
         if existing.organisation == organisation:
             raise AlreadyBooked(existing)  # one at a time with each organisation: moving it is the way
-    appointment = Appointment(user_id=user.id, mode=agenda.mode, status=AppointmentStatus.BOOKED, created_at=now)
+    check_caps(session, user, origin, now, per_day, per_origin)
+    appointment = Appointment(
+        user_id=user.id, mode=agenda.mode, status=AppointmentStatus.BOOKED, created_at=now, origin=origin
+    )
     _take_seat(session, appointment, slot, agenda.capacity)
     reminders.plan(session, appointment, agendas, now)
     return appointment

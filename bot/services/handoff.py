@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bot.i18n import Catalog, catalog
 from bot.models import (
     Account,
+    ChannelIdentity,
     Conversation,
+    Direction,
     HandoffEvent,
     HandoffStatus,
     Message,
@@ -40,6 +42,11 @@ YOUTH_TEAM = "actiris"  # where a conversation goes when the young person chose 
 DISCRIMINATION_TEAM = "actiris_discrimination"
 WITH_PEOPLE = (HandoffStatus.WAITING, HandoffStatus.ASSIGNED)
 CASEWORKER_TEMPLATE = "caseworker"  # our name of WHATSAPP_CASEWORKER_TEMPLATE: body {{1}} who, {{2}} the answer
+# Triage of urgent flags anyone could raise by script: a web chat identity is free to make, so one younger than
+# this, or that has written fewer messages, raises an *unverified* urgent flag (still urgent, after the others).
+WEB = "web"
+NEW_WEB_IDENTITY = timedelta(minutes=30)
+FEW_MESSAGES = 3
 
 
 class Reason(enum.StrEnum):
@@ -52,6 +59,7 @@ class Reason(enum.StrEnum):
     TRANSFERRED = "transferred"
     RESOLVED = "resolved"
     BACK_TO_BOT = "back_to_bot"  # the young person wrote again after it was resolved
+    UNVERIFIED = "unverified"  # an urgent flag listed after the others (one address raised too many)
 
 
 class HandoffError(ValueError):
@@ -86,6 +94,7 @@ def transition(
     organisation: Organisation | None = None,
     assignee: Account | None = None,
     urgent: bool | None = None,
+    unverified: bool | None = None,
     texts: Catalog | None = None,
     now: datetime | None = None,
 ) -> HandoffEvent:
@@ -102,11 +111,13 @@ def transition(
         conversation.organisation_id = organisation.id
     if urgent is not None:
         conversation.urgent = urgent
+    if unverified is not None:
+        conversation.unverified = unverified
     if reason in (Reason.CRISIS, Reason.DISCRIMINATION):
         conversation.flags = ",".join(dict.fromkeys([*flags_of(conversation), reason.value]))
     conversation.assignee_id = assignee.id if to == HandoffStatus.ASSIGNED and assignee else None
     if to in (HandoffStatus.RESOLVED, HandoffStatus.BOT):
-        conversation.urgent, conversation.waiting_since = False, None
+        conversation.urgent, conversation.unverified, conversation.waiting_since = False, False, None
     conversation.handoff_status = to
     event = HandoffEvent(
         conversation_id=conversation.id,
@@ -163,17 +174,22 @@ def route(session: Session, user: User, reason: Reason) -> Organisation | None:
 def request(session: Session, conversation: Conversation, reason: Reason, *, now: datetime | None = None) -> bool:
     """The young person (or the safety net) asks for a person; True when this changed something.
 
-    Already with people: a crisis still raises the conversation to urgent, at the top of every queue.
+    Already with people: a crisis still raises the conversation to urgent, at the top of every queue. A crisis
+    from a web identity anyone could have made a minute ago is urgent too, but unverified: listed after the
+    established urgent conversations, so that a flood of made-up ones never buries a real one. (The helplines
+    are never held back: the dialogue gives them before it asks for a person.)
     """
     urgent = reason == Reason.CRISIS
+    unverified = urgent and brand_new(session, conversation, now or utcnow())
     if with_people(conversation):
-        if urgent and not conversation.urgent:
+        if urgent and (not conversation.urgent or (conversation.unverified and not unverified)):
             transition(
                 session,
                 conversation,
                 conversation.handoff_status,
                 reason,
                 urgent=True,
+                unverified=unverified,
                 assignee=conversation.assignee,
                 now=now,
             )
@@ -185,7 +201,69 @@ def request(session: Session, conversation: Conversation, reason: Reason, *, now
             return True
         return False
     organisation = route(session, conversation.user, reason)
-    transition(session, conversation, HandoffStatus.WAITING, reason, organisation=organisation, urgent=urgent, now=now)
+    transition(
+        session,
+        conversation,
+        HandoffStatus.WAITING,
+        reason,
+        organisation=organisation,
+        urgent=urgent,
+        unverified=unverified,
+        now=now,
+    )
+    return True
+
+
+def brand_new(session: Session, conversation: Conversation, now: datetime) -> bool:
+    """A web chat identity made less than NEW_WEB_IDENTITY ago, or that has written fewer than FEW_MESSAGES
+    messages: what a script can make by the dozen (Telegram and WhatsApp identities cost a phone number)."""
+    if conversation.channel != WEB:
+        return False
+    made = session.scalar(
+        select(func.min(ChannelIdentity.created_at)).where(
+            ChannelIdentity.user_id == conversation.user_id, ChannelIdentity.channel == WEB
+        )
+    )
+    if made is None or now - made < NEW_WEB_IDENTITY:
+        return True
+    written = session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(Message.conversation_id == conversation.id, Message.direction == Direction.IN)
+    )
+    return (written or 0) < FEW_MESSAGES
+
+
+def became_urgent(session: Session, conversation: Conversation, since: datetime) -> bool:
+    """Whether a crisis made the conversation urgent from `since` on (not one that was urgent already)."""
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(HandoffEvent)
+            .where(
+                HandoffEvent.conversation_id == conversation.id,
+                HandoffEvent.reason == Reason.CRISIS.value,
+                HandoffEvent.created_at >= since,
+            )
+        )
+    )
+
+
+def mark_unverified(session: Session, conversation: Conversation, now: datetime | None = None) -> bool:
+    """One address raised too many urgent flags (the web chat counts them): this one stays urgent, after the
+    others. True when this changed something."""
+    if not conversation.urgent or conversation.unverified or not with_people(conversation):
+        return False
+    transition(
+        session,
+        conversation,
+        conversation.handoff_status,
+        Reason.UNVERIFIED,
+        urgent=True,
+        unverified=True,
+        assignee=conversation.assignee,
+        now=now,
+    )
     return True
 
 

@@ -66,6 +66,18 @@ class DuplicateMessage(Exception):
         self.original_id = original_id
 
 
+# Channels whose message ids the sender chooses (the web page): an id is one person's, never a way to another's.
+CHOSEN_BY_THE_SENDER = frozenset({"web"})
+
+
+def dedup_key_of(conversation: Conversation, external_id: str) -> str:
+    """What makes a delivery the same one again: the platform's id (unique on the platform), or on a channel
+    whose ids the sender chooses, the id within that person's conversations (someone else's id is a new message)."""
+    if conversation.channel in CHOSEN_BY_THE_SENDER:
+        return f"{conversation.channel}:{conversation.user_id}:{external_id}"
+    return f"{conversation.channel}:{external_id}"
+
+
 def store_inbound(
     session: Session,
     conversation: Conversation,
@@ -77,7 +89,7 @@ def store_inbound(
     status: MessageStatus = MessageStatus.RECEIVED,
 ) -> Message:
     """Store an inbound message once; a second delivery of the same channel id raises DuplicateMessage."""
-    dedup_key = f"{conversation.channel}:{external_id}"
+    dedup_key = dedup_key_of(conversation, external_id)
     message = Message(
         conversation_id=conversation.id,
         direction=Direction.IN,
@@ -167,6 +179,38 @@ def numbered_choice(session: Session, conversation_id: int, number: int) -> str 
         return None
     buttons = json.loads(offered)
     return str(buttons[number - 1]["payload"]) if 1 <= number <= len(buttons) else None
+
+
+# Payloads a young person may send without a button: the channels' commands (/start, /stop, /delete, /mydata...).
+COMMANDS = frozenset({"/greet", "/help", "/change_language", "/opt_out", "/delete_my_data", "/my_data"})
+OFFERS_KEPT = 200  # the latest messages with buttons a tap may answer (a reminder's, days later, included)
+
+
+def was_offered(session: Session, conversation_id: int, payload: str) -> bool:
+    """Whether the assistant offered this payload in this conversation (a button), or it is a command.
+
+    Anything else (a forged web request, a hand-made Telegram callback) is not taken as an intent with entities.
+    """
+    if payload in COMMANDS:
+        return True
+    offers = session.scalars(
+        select(Message.payload)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == Direction.OUT,
+            Message.payload.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(OFFERS_KEPT)
+    )
+    for offer in offers:
+        try:
+            buttons = json.loads(offer or "[]")
+        except ValueError:
+            continue
+        if any(isinstance(b, dict) and b.get("payload") == payload for b in buttons):
+            return True
+    return False
 
 
 def take(session: Session, message_id: int, expected: MessageStatus, new: MessageStatus) -> Message | None:

@@ -7,7 +7,8 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from bot.models import LanguageSource, User, utcnow
-from bot.services.consent import may_keep, record_consent
+from bot.services import erasure
+from bot.services.consent import may_keep
 from bot.settings import LANGUAGES
 from bot.understanding.phrases import Vocabulary, tokens
 
@@ -87,5 +88,6 @@ def opt_out(user: User) -> None:
 
 
 def erase(session: Session, user: User) -> None:
-    """Withdraw consent and erase what was kept of this young person in the application database."""
-    record_consent(session, user, granted=False)
+    """Withdraw consent and erase this young person everywhere: at once what can go, the rest (their row, the
+    tracker store's events) once the confirmation has left (bot.services.erasure)."""
+    erasure.request(session, user, utcnow())

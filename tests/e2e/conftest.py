@@ -17,6 +17,9 @@ from tests.standins.telegram_api import TelegramApiStandin
 
 WHATSAPP_VERIFY_TOKEN = "e2e-verify-token"
 WHATSAPP_TEMPLATE_NAME = "answer_waiting"
+# Every young person of the suite writes from 127.0.0.1: the web chat's per-address limits would stop them
+# (the limits themselves are tested in tests/gateway/test_webchat*.py).
+WEBCHAT_ONE_ADDRESS = {"WEBCHAT_ADDRESS_LIMITS": "100000/minute", "WEBCHAT_NEW_IDENTITY_LIMITS": "100000/hour"}
 
 
 @dataclass
@@ -74,6 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "SCHEDULER_INTERVAL": "1",
                 "KNOWLEDGE_DIR": str(knowledge_for_the_stack(tmp_path_factory.mktemp("knowledge"))),
             }
+            | WEBCHAT_ONE_ADDRESS
             | whatsapp_env(whatsapp),
         )
     except BaseException as failure:

@@ -34,21 +34,18 @@ def text(key: str, language: str) -> str:
 
 
 class WebChat:
-    """A young person in the browser: a client id kept across messages, a fresh id per message."""
+    """A young person in the browser: the cookie the gateway issued kept across messages, a fresh id per message."""
 
     def __init__(self, stack: Stack) -> None:
         self.url = f"{stack.url}/webchat/api/messages"
-        self.client_id = uuid.uuid4().hex
+        self.cookie: str | None = None  # none yet: the first answer brings it
 
     def say(self, words: str | None = None, payload: str | None = None, message_id: str | None = None) -> dict:
-        body = {
-            "client_id": self.client_id,
-            "message_id": message_id or uuid.uuid4().hex,
-            "text": words,
-            "payload": payload,
-        }
-        response = httpx.post(self.url, json=body, timeout=60)
+        body = {"message_id": message_id or uuid.uuid4().hex, "text": words, "payload": payload}
+        headers = {"Cookie": f"webchat_id={self.cookie}"} if self.cookie else {}
+        response = httpx.post(self.url, json=body, headers=headers, timeout=60)
         assert response.status_code == 200, response.text
+        self.cookie = response.cookies.get("webchat_id") or self.cookie
         return response.json()
 
 
@@ -124,11 +121,11 @@ def test_distress_gets_the_helplines_first(stack: Stack, language: str) -> None:
 
 def test_bad_web_input_gets_a_clear_error(stack: Stack) -> None:
     url = f"{stack.url}/webchat/api/messages"
-    assert httpx.post(url, json={"client_id": "x"}).status_code == 422
+    assert httpx.post(url, json={"message_id": "x"}).status_code == 422
     assert httpx.post(url, content=b"not json", headers={"content-type": "application/json"}).status_code == 422
-    empty = {"client_id": uuid.uuid4().hex, "message_id": uuid.uuid4().hex, "text": "   "}
+    empty = {"message_id": uuid.uuid4().hex, "text": "   "}
     assert httpx.post(url, json=empty).status_code == 422
-    bad_id = {"client_id": "<script>alert(1)</script>", "message_id": uuid.uuid4().hex, "text": "hi"}
+    bad_id = {"message_id": "<script>alert(1)</script>", "text": "hi"}
     assert httpx.post(url, json=bad_id).status_code == 422
 
 

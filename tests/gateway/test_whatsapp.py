@@ -20,6 +20,7 @@ from bot.models import Conversation, DeliveryStatus, Direction, InboundKind, Mes
 from bot.pipeline.delivery import DeliveryError
 from bot.services import messages
 from bot.services.messages import Reply
+from tests.factories import offer_buttons
 from tests.gateway.conftest import Gateway
 from tests.standins.graph_api import GraphApiStandin
 from tests.standins.rasa_rest import RasaStandin
@@ -130,6 +131,7 @@ async def test_a_text_is_answered_once_however_often_meta_retries(
 
 async def test_every_kind_of_inbound_message(gateway: Gateway, graph: GraphApiStandin, rasa: RasaStandin) -> None:
     latitude, longitude = knowledge().communes["schaerbeek"].point
+    offer_buttons(gateway.sessions(), "whatsapp", NUMBER, "/affirm", '/choose_partner{"partner": "jes"}')
     deliveries = [
         graph.button_reply(NUMBER, "/affirm", "Yes"),
         graph.list_reply(NUMBER, '/choose_partner{"partner": "jes"}', "JES"),

@@ -20,7 +20,7 @@ from bot import inbox
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.inbox import auth
-from bot.models import Account, Consent, Conversation, Organisation, Role
+from bot.models import Account, Consent, Conversation, Organisation, Role, TokenScope
 from bot.pipeline.state import Gateway, install
 from bot.services import accounts, handoff, messages, users
 from bot.services.handoff import Reason
@@ -90,7 +90,7 @@ def make_world(sessions: SessionFactory) -> World:
         for role, person in people.items():
             opened = accounts.open_session(session, person)
             built.cookies[role], built.csrf[role] = opened.token, opened.csrf_token
-            built.tokens[role] = accounts.create_token(session, person)
+            built.tokens[role] = accounts.create_token(session, person, scope=TokenScope.WRITE)
     return built
 
 
@@ -107,7 +107,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def make_app(sessions: SessionFactory, settings: Settings) -> FastAPI:
     """Just the inbox: no workers, no lifespan; waking the outbox is counted in `app.state.wakes`."""
-    app = FastAPI(docs_url="/api/docs")
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)  # as bot.app: no public docs
     inbox.install(app)
     app.state.wakes = []
     install(app, Gateway(settings=settings, sessions=sessions, wake_outbox=lambda: app.state.wakes.append(1)))

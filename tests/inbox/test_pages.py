@@ -87,21 +87,6 @@ def test_a_failed_sign_in_says_the_same_whatever_was_wrong(app: FastAPI, world: 
         assert auth.COOKIE not in client.cookies
 
 
-def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(
-    app: FastAPI, world: World, sessions: SessionFactory
-) -> None:
-    email = world.email("caseworker_a")
-    with TestClient(app, follow_redirects=False) as client:
-        for _ in range(5):
-            assert sign_in(client, email, "not the password").status_code == 401
-        sixth = sign_in(client, email)
-        assert sixth.status_code == 401 and "Wrong email or password." in sixth.text
-        assert auth.COOKIE not in client.cookies
-    with unit_of_work(sessions) as session:
-        locked = session.get_one(Account, world.accounts["caseworker_a"].id)
-        assert locked.locked_until is not None
-
-
 def test_signing_in_needs_the_forms_own_token(app: FastAPI, world: World) -> None:
     with TestClient(app, follow_redirects=False) as client:
         response = client.post("/inbox/login", data={"email": world.email("coordinator"), "password": PASSWORD})

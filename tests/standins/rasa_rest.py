@@ -3,6 +3,8 @@
 The real Rasa is driven in tests/e2e and tests/conversations; here the gateway's own rules (storing,
 deduplication, ordering, the outbox, outages) are checked quickly. By default it answers each message with
 "echo: <message>" (not a locale key, so the gateway passes it through unchanged); `down` makes it answer 503.
+With a `token`, its HTTP API (`/status`, `/model/parse`) answers 401 without `?token=` as Rasa 3.6 does with
+`--auth-token`; the REST channel, as in Rasa, takes no token.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ def echo(message: str, _metadata: dict[str, Any]) -> list[dict[str, Any]]:
 class RasaStandin:
     """Rasa's `/webhooks/rest/webhook` and `/status`, and the action server's `/health`, on one loopback port."""
 
-    def __init__(self, answer: Answer = echo) -> None:
+    def __init__(self, answer: Answer = echo, token: str | None = None) -> None:
         self.answer = answer
+        self.token = token
         self.down = False
         self.delay = 0.0
         self.received: list[dict[str, Any]] = []
@@ -43,6 +46,7 @@ class RasaStandin:
             routes=[
                 Route("/webhooks/rest/webhook", self._webhook, methods=["POST"]),
                 Route("/status", self._status),
+                Route("/model/parse", self._parse, methods=["POST"]),
                 Route("/health", self._health),
             ]
         )
@@ -66,8 +70,20 @@ class RasaStandin:
         replies = self.answer(body["message"], body.get("metadata") or {})
         return JSONResponse([{"recipient_id": body["sender"], **r} for r in replies])
 
-    async def _status(self, _request: Request) -> JSONResponse:
-        return JSONResponse({"model_id": "standin"}, status_code=503 if self.down else 200)
+    def _refused(self, request: Request) -> JSONResponse | None:
+        """Rasa's 401 for its HTTP API without the right token."""
+        if self.token is None or request.query_params.get("token") == self.token:
+            return None
+        return JSONResponse({"status": "failure", "reason": "NotAuthenticated", "code": 401}, status_code=401)
+
+    async def _status(self, request: Request) -> JSONResponse:
+        return self._refused(request) or JSONResponse({"model_id": "standin"}, status_code=503 if self.down else 200)
+
+    async def _parse(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        return self._refused(request) or JSONResponse(
+            {"text": body.get("text"), "intent": {"name": "standin", "confidence": 1.0}}
+        )
 
     async def _health(self, _request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

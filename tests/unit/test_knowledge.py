@@ -56,6 +56,24 @@ def test_facts_marked_check_are_flagged_for_the_operator() -> None:
     assert any(line.startswith("partners.yml refresh: languages") for line in lines)
 
 
+def test_the_shipped_helplines_serve_every_kind_and_flag_the_numbers_to_confirm() -> None:
+    known = load_knowledge()
+    numbers = known.helplines.numbers()
+    added = {"violence_at_home": "0800 30 030", "hulplijn_1712": "1712", "samusocial": "0800 99 340"}
+    assert {name: numbers[name] for name in added} == added and numbers["antipoisons"] == "070 245 245"
+    assert numbers["emergency"] == "112" and numbers["suicide_prevention"] == "0800 32 123"
+    assert {kind for group in known.helplines.groups for kind in group.kinds} == {
+        "suicide",
+        "self_harm",
+        "violence",
+        "homeless",
+        "poisoning",
+    }
+    flagged = {h.id for g in known.helplines.groups for h in g.helplines if "number" in h.check}
+    assert flagged == {"violence_at_home", "hulplijn_1712", "samusocial", "antipoisons"}  # (check) in facts.md
+    assert any(line.startswith("helplines.yml samusocial: number") for line in known.to_check())
+
+
 def test_button_titles_fit_whatsapp() -> None:
     """Topic names become buttons: WhatsApp cuts reply-button titles at 20 characters."""
     for topic in load_knowledge().topics.values():
@@ -142,6 +160,31 @@ def test_distances_between_communes() -> None:
             "actiris.yml",
             lambda d: d["topics"][1].update(goals=["fortune"]),
             "field goals.0: Input should be 'job', 'training', 'internship', 'studies', 'self_employment' or 'unsure'",
+        ),
+        (
+            "helplines.yml",
+            lambda d: d["groups"][0].update(kinds=["sadness"]),
+            "helplines.yml: groups entry 1 (id 'poisoning'), field kinds.0: Input should be 'suicide', 'self_harm',",
+        ),
+        (
+            "helplines.yml",
+            lambda d: d["groups"][3]["helplines"][0].update(number="call us"),
+            "helplines.yml: groups entry 4 (id 'homeless'), field helplines.0.number: String should match pattern",
+        ),
+        (
+            "helplines.yml",
+            lambda d: d["groups"].pop(3),
+            "helplines.yml: field (the file itself): Value error, no group fits homeless",
+        ),
+        (
+            "helplines.yml",
+            lambda d: d["groups"][4]["helplines"][0].update(id="awel"),
+            "helplines.yml: id 'awel': used twice",
+        ),
+        (
+            "helplines.yml",
+            lambda d: d["groups"][2]["helplines"][0].update(check=["numero"]),
+            "check names fields that do not exist: numero",
         ),
     ],
 )
