@@ -28,7 +28,7 @@ OPEN = frozenset({"/health"})  # the gateway's health check
 log = logging.getLogger(__name__)
 
 
-def build_app(token: str, package: str = "actions") -> Sanic:  # type: ignore[type-arg]
+def build_app(token: str, package: str = "actions") -> Sanic:
     """rasa-sdk's app for `package`, answering only calls that carry `token`."""
     if not token:
         raise ValueError("the action server needs ACTION_SERVER_TOKEN")

@@ -6,6 +6,7 @@ Used by the end-to-end tests and by `make bench`.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -67,6 +68,9 @@ def start_stack(data: Path, extra_env: dict[str, str] | None = None) -> RunningS
             "ACTION_SERVER_URL": f"http://127.0.0.1:{action_port}",
             # The stack runs on the real clock: no quiet hours, so a reminder brought forward goes at any hour.
             "QUIET_HOURS": "",
+            # The internal services' secrets, known here so that a test can look for them (in logs, say).
+            "RASA_AUTH_TOKEN": secrets.token_urlsafe(32),
+            "ACTION_SERVER_TOKEN": secrets.token_urlsafe(32),
         }
         | (extra_env or {})
     )

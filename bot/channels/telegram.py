@@ -245,7 +245,9 @@ class TelegramChannel:
             raise DeliveryError(f"Telegram flood control: retry after {seconds:.0f} s", retry_after=seconds) from error
         except Forbidden as error:
             # blocked by the user, kicked, deactivated: nothing is sent first to this chat any more
-            raise DeliveryError(f"Telegram refused: {redact(error.message)}", permanent=True, unreachable=True) from error
+            raise DeliveryError(
+                f"Telegram refused: {redact(error.message)}", permanent=True, unreachable=True
+            ) from error
         except BadRequest as error:
             raise DeliveryError(f"Telegram bad request: {redact(error.message)}", permanent=True) from error
         except NetworkError as error:  # timeouts included

@@ -286,7 +286,11 @@ def send_message(
     responses=CHANGE_ERRORS,
 )
 def resolve(
-    conversation_id: ConversationId, gateway: GatewayDep, background: BackgroundTasks, session: Db, account: ApiStaffWrite
+    conversation_id: ConversationId,
+    gateway: GatewayDep,
+    background: BackgroundTasks,
+    session: Db,
+    account: ApiStaffWrite,
 ) -> ConversationOut:
     """Give the conversation back to the assistant; the young person is told."""
     conversation = auth.conversation_for(session, account, conversation_id)

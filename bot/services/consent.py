@@ -19,7 +19,7 @@ from bot.models import (
 )
 
 # Bump when the text of the privacy notice changes, so each record says what the young person agreed to.
-NOTICE_VERSION = "2026-11"
+NOTICE_VERSION = "2026-12"  # 2026-12: retention (12 months), the right of access
 
 
 def record_consent(session: Session, user: User, granted: bool) -> None:

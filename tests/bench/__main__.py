@@ -1,9 +1,9 @@
 """`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, and the
 channels under load with repeated deliveries, booking under contention, handoff to the inbox and the inbox with
-many conversations, nudges at scale, each next to its baseline.
+many conversations, nudges at scale, the web chat under a flood, each next to its baseline.
 
 Prints figures; asserts nothing.
-Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels|booking|handoff|nudges ...]`.
+Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels|booking|handoff|nudges|flood ...]`.
 """
 
 from __future__ import annotations
@@ -321,8 +321,8 @@ def main() -> int:
     parser.add_argument(
         "parts",
         nargs="*",
-        default=["finder", "language", "latency", "nlu", "channels", "booking", "handoff", "nudges"],
-        help="finder language latency nlu channels booking handoff nudges",
+        default=["finder", "language", "latency", "nlu", "channels", "booking", "handoff", "nudges", "flood"],
+        help="finder language latency nlu channels booking handoff nudges flood",
     )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=200)
@@ -360,6 +360,10 @@ def main() -> int:
         from tests.bench.nudges import bench_nudges
 
         bench_nudges(args.nudge_people, args.nudge_idle)
+    if "flood" in args.parts:
+        from tests.bench.flood import bench_flood
+
+        bench_flood()
     return 0
 
 

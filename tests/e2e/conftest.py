@@ -75,6 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "TELEGRAM_BOT_TOKEN": telegram.token,
                 "TELEGRAM_API_BASE_URL": telegram.base_url,
                 "SCHEDULER_INTERVAL": "1",
+                "LOG_LEVEL": "DEBUG",  # our processes at their most talkative, for test_logs (Rasa stays at INFO)
                 "KNOWLEDGE_DIR": str(knowledge_for_the_stack(tmp_path_factory.mktemp("knowledge"))),
             }
             | WEBCHAT_ONE_ADDRESS

@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.services.safety import crisis_text
 from bot.settings import ROOT
+from bot.understanding.safety import distress_kinds
 from tests.e2e.conftest import Stack
 from tests.e2e.test_appointments import TelegramChat
 from tests.e2e.test_channels import query, t
@@ -81,7 +83,7 @@ def test_crisis_brings_the_helplines_first_and_an_urgent_queue_entry(stack: Stac
     chat = TelegramChat(stack, 7100 + list(CRISIS).index(language), language)
     chat.say(CRISIS[language])
     first = chat.expect(lambda m: True)
-    assert first["text"] == t("utter_crisis", language)
+    assert first["text"] == crisis_text(distress_kinds(CRISIS[language]), language)
     conversation = eventually(lambda: (c := conversation_of(stack, chat.chat_id)).urgent and c)
     assert conversation.handoff_status == "waiting" and "crisis" in conversation.flags
     urgent = api(stack, token, "GET", "/conversations", params={"urgent": "true"}).json()

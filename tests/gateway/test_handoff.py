@@ -15,6 +15,7 @@ from bot.models import Consent, Conversation, Direction, HandoffStatus, Message,
 from bot.pipeline.dialogue import Dialogue, Inbound
 from bot.pipeline.rasa_client import RasaClient
 from bot.services import handoff, users
+from bot.services.safety import crisis_text
 from bot.understanding.language import LanguageResolver, build_resolver
 from tests.factories import messages_of
 
@@ -108,7 +109,7 @@ async def test_distress_while_with_people_brings_the_helplines_and_makes_it_urge
 ) -> None:
     conversation = with_people(sessions, "505")
     outcome = await dialogue(sessions, rasa, resolver).handle(Inbound("telegram", "505", "d1", text=words))
-    assert [r.text for r in outcome.replies] == [catalog().text("utter_crisis", "fr")]
+    assert [r.text for r in outcome.replies] == [crisis_text({"suicide"}, "fr")]
     with unit_of_work(sessions) as session:
         row = session.get_one(Conversation, conversation)
         assert row.urgent and "crisis" in handoff.flags_of(row)
@@ -120,7 +121,7 @@ async def test_distress_while_with_people_brings_the_helplines_and_makes_it_urge
 async def test_distress_the_model_missed_hands_over_to_a_person_at_once(sessions, resolver) -> None:
     rasa = Rasa()
     outcome = await dialogue(sessions, rasa, resolver).handle(Inbound("telegram", "506", "d1", text="je veux en finir"))
-    assert outcome.replies[0].text == catalog().text("utter_crisis", "fr")
+    assert outcome.replies[0].text == crisis_text({"suicide"}, "fr")
     with unit_of_work(sessions) as session:
         (conversation,) = session.scalars(select(Conversation)).all()
         assert conversation.handoff_status == HandoffStatus.WAITING and conversation.urgent
@@ -156,7 +157,7 @@ async def test_distress_while_the_engine_is_down_gets_the_helplines_once_and_a_p
         sent = session.scalars(
             select(Message.text).where(Message.conversation_id == conversation.id, Message.direction == Direction.OUT)
         ).all()
-        assert sent.count(catalog().text("utter_crisis", "fr")) == 1
+        assert sent.count(crisis_text({"suicide"}, "fr")) == 1
     assert messages_of(sessions, Direction.IN, message.conversation_id)[0].status == MessageStatus.HUMAN
 
 

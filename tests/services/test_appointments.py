@@ -16,7 +16,7 @@ from bot.knowledge import KnowledgeError, knowledge
 from bot.knowledge.agendas import Agenda, Agendas, Slot, load_agendas
 from bot.models import Appointment, AppointmentStatus, Consent, Reminder, ReminderStatus
 from bot.services import appointments
-from bot.services.appointments import AlreadyBooked, Fit, NoConsent, NotBookable, SlotTaken, Why
+from bot.services.appointments import AlreadyBooked, Fit, NoConsent, NotBookable, SlotTaken, TooManyBookings, Why
 from bot.understanding.when import Part, When
 from tests.factories import make_user
 
@@ -222,6 +222,59 @@ def test_one_appointment_at_a_time_with_each_organisation(sessions: SessionFacto
         book(sessions, cal, user, "actiris", local(2026, 12, 3, 14, 0))
     assert already.value.appointment_id == first.id
     book(sessions, cal, user, "jes", local(2026, 11, 30, 9, 0))  # another organisation is fine
+
+
+def book_from(
+    sessions: SessionFactory,
+    cal: Agendas,
+    user_id: int,
+    organisation: str,
+    at: datetime,
+    origin: str | None,
+    **caps: int,
+) -> Appointment:
+    from bot.models import User
+
+    with unit_of_work(sessions) as session:
+        user = session.get_one(User, user_id)
+        return appointments.book(session, cal, user, organisation, at, NOW, origin=origin, **caps)
+
+
+def test_a_young_person_books_a_few_times_a_day_at_most(sessions: SessionFactory, cal: Agendas) -> None:
+    user = consenting_user(sessions)
+    book_from(sessions, cal, user, "actiris", local(2026, 11, 30, 9, 0), None, per_day=2)
+    second = book_from(sessions, cal, user, "jes", local(2026, 11, 30, 9, 0), None, per_day=2)
+    with pytest.raises(TooManyBookings) as refused:
+        book_from(sessions, cal, user, "orientaeuro", local(2026, 11, 27, 10, 0), None, per_day=2)
+    assert refused.value.reason == "too_many"
+    with unit_of_work(sessions) as session:  # a cancelled one gave its seat back: it does not count
+        appointments.cancel(session, session.get_one(Appointment, second.id), NOW)
+    book_from(sessions, cal, user, "orientaeuro", local(2026, 11, 27, 10, 0), None, per_day=2)
+    with unit_of_work(sessions) as session:
+        assert len(session.scalars(select(Appointment).where(Appointment.status == "booked")).all()) == 2
+
+
+def test_one_web_address_books_a_few_times_a_day_at_most(sessions: SessionFactory, cal: Agendas) -> None:
+    here, there = "a" * 32, "b" * 32
+    first = book_from(
+        sessions, cal, consenting_user(sessions), "actiris", local(2026, 11, 30, 9, 0), here, per_origin=2
+    )
+    book_from(sessions, cal, consenting_user(sessions), "actiris", local(2026, 11, 30, 9, 0), here, per_origin=2)
+    with pytest.raises(TooManyBookings):  # a third young person, a fresh identity, the same address
+        book_from(sessions, cal, consenting_user(sessions), "actiris", local(2026, 11, 30, 9, 45), here, per_origin=2)
+    book_from(sessions, cal, consenting_user(sessions), "actiris", local(2026, 11, 30, 9, 45), there, per_origin=2)
+    book_from(sessions, cal, consenting_user(sessions), "actiris", local(2026, 11, 30, 10, 30), None, per_origin=2)
+    with unit_of_work(sessions) as session:
+        assert session.get_one(Appointment, first.id).origin == here  # the hash, nothing else of the address
+        assert sorted(session.scalars(select(Appointment.origin)), key=str) == [None, here, here, there]
+
+
+def test_the_caps_count_the_last_24_hours(sessions: SessionFactory, cal: Agendas) -> None:
+    user = consenting_user(sessions)
+    made = book_from(sessions, cal, user, "actiris", local(2026, 11, 30, 9, 0), "c" * 32, per_day=1, per_origin=1)
+    with unit_of_work(sessions) as session:
+        session.get_one(Appointment, made.id).created_at = NOW - timedelta(hours=25)
+    book_from(sessions, cal, user, "jes", local(2026, 11, 30, 9, 0), "c" * 32, per_day=1, per_origin=1)
 
 
 def test_cancelling_frees_the_seat_and_cancels_the_reminders(sessions: SessionFactory, cal: Agendas) -> None:

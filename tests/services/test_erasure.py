@@ -265,9 +265,7 @@ def test_retention_erases_who_left_and_blanks_old_texts_of_the_others(
         session.get_one(User, gone.user_id).last_seen_at = NOW - timedelta(days=400)
         session.get_one(User, staying.user_id).last_seen_at = NOW - timedelta(days=2)
         # The staying person's history: one message from long ago, one from this week.
-        conversation = session.scalars(
-            select(Conversation).where(Conversation.user_id == staying.user_id)
-        ).first()
+        conversation = session.scalars(select(Conversation).where(Conversation.user_id == staying.user_id)).first()
         assert conversation is not None
         for age, words in ((500, "an old message 3390x"), (3, "a recent message 3390y")):
             session.add(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -252,3 +254,22 @@ def test_outbound_status_and_files_are_named_not_copied(sessions: SessionFactory
     (sent,) = data["conversations"][0]["messages"]
     assert sent["file"] == "mes-donnees.json" and sent["status"] == MessageStatus.QUEUED.value
     assert secret not in my_data.to_json(data)
+
+
+def test_people_racing_for_one_link_get_one_file(sessions: SessionFactory) -> None:
+    with unit_of_work(sessions) as session:
+        token = my_data.create_link(session, make_user(session, consent=Consent.GIVEN), NOW)
+    barrier = threading.Barrier(8)
+
+    def open_it() -> str:
+        barrier.wait()
+        try:
+            with unit_of_work(sessions) as session:
+                my_data.open_link(session, token, NOW)
+                return "file"
+        except my_data.LinkRefused as refused:
+            return refused.why
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = sorted(pool.map(lambda _: open_it(), range(8)))
+    assert outcomes == ["file"] + ["used"] * 7
