@@ -18,8 +18,6 @@ from bot.services import my_data
 from bot.services.messages import Attachment
 from bot.settings import get_settings
 
-DOCUMENT_CHANNELS = ("telegram",)  # where the file itself goes with the reply, not a link to it
-
 
 def channel_of(tracker: Tracker) -> str | None:
     """The channel the latest message came from, as the gateway put it in the message's metadata."""
@@ -38,7 +36,6 @@ class ActionMyData(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
         language, channel = language_of(tracker), channel_of(tracker)
-        by_link = channel not in DOCUMENT_CHANNELS
         # WhatsApp fetches a file from the gateway's public address: without one, no file can go there.
         no_file = channel == "whatsapp" and not get_settings().public_url
         data: my_data.Export | None = None
@@ -46,7 +43,7 @@ class ActionMyData(Action):
         with user_of(tracker) as (session, user):
             if user is not None:
                 data = my_data.export(session, user, now())
-                if my_data.keeps_anything(data) and by_link and not no_file:
+                if my_data.keeps_anything(data) and not no_file:
                     token = my_data.create_link(session, user, now())
         if data is None or not my_data.keeps_anything(data):
             dispatcher.utter_message(text=t("my_data.nothing_kept", language))
@@ -60,12 +57,14 @@ class ActionMyData(Action):
         dispatcher.utter_message(text=my_data.summary(data, language) + "\n\n" + ending)
         if no_file:
             return []
+        assert token is not None
         attachment = Attachment(
             filename=my_data.filename(language),
             mime=my_data.MIME,
-            # On Telegram the file itself; elsewhere it is built when the link is opened, so it is not carried here.
-            content=my_data.to_json(data) if token is None else "",
-            url=my_data.link_path(token) if token is not None else "",
+            # Never the file itself (it would stay in Rasa's tracker and the outbox): a one-time link, which the
+            # web chat and WhatsApp send as it is, and from which the gateway builds Telegram's document.
+            content="",
+            url=my_data.link_path(token),
         )
         dispatcher.utter_message(json_message={"attachment": attachment.__dict__})
         return []

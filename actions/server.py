@@ -19,8 +19,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import logs
 from bot.settings import get_settings
+from bot.understanding import logs
 
 TOKEN_NAME = "token"
 OPEN = frozenset({"/health"})  # the gateway's health check

@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from bot import logs
+    from bot.understanding import logs
 
     logs.configure(get_settings().log_level)
     return int(args.func(args))

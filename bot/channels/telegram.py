@@ -21,13 +21,13 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
-from bot.logs import redact
 from bot.models import InboundKind
 from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
 from bot.pipeline.dialogue import Dialogue, Inbound
 from bot.pipeline.state import DialogueDep, GatewayDep
 from bot.services.messages import Attachment, Reply
 from bot.services.outbox import Outgoing
+from bot.understanding.logs import redact
 
 CHANNEL = "telegram"
 WEBHOOK_PATH = "/webhooks/telegram"
@@ -222,6 +222,7 @@ class TelegramChannel:
     """Sends replies as Telegram messages with inline keyboards."""
 
     name = CHANNEL
+    uploads_files = True  # a file goes as a document (its content is filled in by the sender when due)
 
     def __init__(self, bot: Bot, per_second: float = 30.0, per_chat_interval: float = 1.0) -> None:
         self.bot = bot

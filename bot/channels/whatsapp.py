@@ -24,7 +24,6 @@ from fastapi.responses import PlainTextResponse
 
 from bot.db import unit_of_work
 from bot.i18n import Catalog
-from bot.logs import redact
 from bot.models import InboundKind, utcnow
 from bot.pipeline.delivery import DeliveryError, Prepared, split, transport_failure
 from bot.pipeline.dialogue import Inbound
@@ -33,6 +32,7 @@ from bot.services import outbox
 from bot.services.messages import Button, Reply
 from bot.services.outbox import Outgoing
 from bot.settings import DEFAULT_LANGUAGE
+from bot.understanding.logs import redact
 
 CHANNEL = "whatsapp"
 WEBHOOK_PATH = "/webhooks/whatsapp"

@@ -27,7 +27,7 @@ from bot.pipeline.state import GatewayDep
 from bot.services import access_log, accounts, handoff, outbox
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
-MAX_ID = 2**63 - 1  # the largest id a database column holds: anything above is a 422, not a failed query
+MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL): above it, a 422 rather than a failed query
 ConversationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The conversation's id")]
 ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "No valid bearer token (unknown, expired, or its account disabled)"},

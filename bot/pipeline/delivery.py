@@ -78,6 +78,8 @@ class Channel(Protocol):
     name: str
     per_second: float  # at most this many sends per second on the channel as a whole
     per_chat_interval: float  # at least this many seconds between two sends to the same chat
+    # Optional (read with getattr, default False): the channel uploads a file itself rather than sending a link.
+    # uploads_files: bool
 
     def prepare(self, outgoing: Outgoing) -> Prepared: ...
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot import logs
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import Catalog
 from bot.knowledge import Knowledge, knowledge
@@ -31,6 +30,7 @@ from bot.services.messages import Attachment, Button, DuplicateMessage, Reply
 from bot.services.safety import crisis_reply
 from bot.services.tracker_store import TrackerStore
 from bot.settings import DEFAULT_LANGUAGE
+from bot.understanding import logs
 from bot.understanding.language import LanguageResolver
 from bot.understanding.redaction import redact_national_numbers
 from bot.understanding.safety import distress_kinds

@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import timedelta
 
-from bot import logs
 from bot.db import SessionFactory, unit_of_work
 from bot.models import utcnow
 from bot.pipeline.delivery import Channel, DeliveryError
 from bot.pipeline.workers import Worker
-from bot.services import outbox, users
+from bot.services import my_data, outbox, users
+from bot.understanding import logs
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class OutboxWorker(Worker):
             return
         channel, pace = self.channels[outgoing.channel], self.paces[outgoing.channel]
         try:
+            if getattr(channel, "uploads_files", False) and outgoing.parts_sent == 0:
+                outgoing = self._with_file(outgoing)
             prepared = channel.prepare(outgoing)
             if prepared.template is not None:
                 await self._pace(pace, outgoing.conversation_id, channel)
@@ -118,6 +121,17 @@ class OutboxWorker(Worker):
             log.exception("sending message %s failed", item_id)
             with unit_of_work(self.sessions) as session:
                 outbox.retry_later(session, item_id, logs.reason(error))
+
+    def _with_file(self, outgoing: outbox.Outgoing) -> outbox.Outgoing:
+        """A data export's file built now, from its one-time link, for a channel that uploads it: the file is
+        never stored (not in the outbox, not in Rasa's tracker), only the link, which this uses up."""
+        attachment = outgoing.reply.attachment
+        if attachment is None or attachment.content or not my_data.is_link(attachment.url):
+            return outgoing
+        with unit_of_work(self.sessions) as session:
+            content = my_data.file_of_link(session, attachment.url)
+        reply = replace(outgoing.reply, attachment=replace(attachment, content=content) if content else None)
+        return replace(outgoing, reply=reply)
 
     async def _pace(self, pace: Pace, conversation_id: int, channel: Channel) -> None:
         wait = self.chat_free_at.get(conversation_id, 0.0) - time.monotonic()

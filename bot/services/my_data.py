@@ -327,6 +327,21 @@ def link_path(token: str) -> str:
     return LINK_PATH + token
 
 
+def is_link(url: str) -> bool:
+    """Whether `url` is a data export's one-time link (as `link_path` makes them)."""
+    return url.startswith(LINK_PATH)
+
+
+def file_of_link(session: Session, url: str, now: datetime | None = None) -> str | None:
+    """The export file a link opens, using the link up (a channel that uploads the file itself, Telegram);
+    None when the link no longer opens (expired, used by an earlier try)."""
+    try:
+        user = open_link(session, url.removeprefix(LINK_PATH), now)
+    except LinkRefused:
+        return None
+    return to_json(export(session, user, now))
+
+
 class LinkRefused(Exception):
     """A link that does not open: unknown (or never made), expired, or used already; `language` when known."""
 

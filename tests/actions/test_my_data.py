@@ -62,17 +62,23 @@ def links(sessions: SessionFactory) -> int:
         return session.scalar(select(func.count()).select_from(DataExport)) or 0
 
 
-async def test_on_telegram_the_file_itself_goes_as_a_document(sessions: SessionFactory) -> None:
+async def test_on_telegram_the_file_goes_as_a_document_built_from_its_link(sessions: SessionFactory) -> None:
     sender = person(sessions, "telegram")
     said, file = await ask(sender, "telegram")
     assert "Voici ce que je sais sur toi" in said["text"] and "Une formation" in said["text"]
     assert "fichier ci-dessous" in said["text"]
     attachment = file["custom"]["attachment"]
     assert attachment["filename"] == "mes-donnees.json" and attachment["mime"] == "application/json"
-    data = json.loads(attachment["content"])
+    # The action never carries the file (it would stay in Rasa's tracker and the outbox): the sender builds it.
+    assert attachment["content"] == "" and my_data.is_link(attachment["url"])
+    with unit_of_work(sessions) as session:
+        content = my_data.file_of_link(session, attachment["url"])
+    assert content is not None
+    data = json.loads(content)
     assert data["profile"]["goal"] == "training"
     assert data["conversations"][0]["messages"][0]["text"] == "je cherche une formation"
-    assert links(sessions) == 0  # no link where the file itself goes
+    with unit_of_work(sessions) as session:
+        assert my_data.file_of_link(session, attachment["url"]) is None  # used up
 
 
 async def test_on_the_web_a_one_time_link_goes_and_the_file_is_not_carried(sessions: SessionFactory) -> None:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Lowest first. A module may import its own layer and the ones below it, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("bot.settings", "bot.i18n", "bot.db", "bot.models", "bot.logs")),
+    ("core", ("bot.settings", "bot.i18n", "bot.db", "bot.models")),
     ("understanding and knowledge", ("bot.understanding", "bot.knowledge")),
     ("services", ("bot.services",)),
     ("pipeline", ("bot.pipeline",)),

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from bot import logs
 from bot.db import make_engine
+from bot.understanding import logs
 
 BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
@@ -24,6 +24,9 @@ def captured() -> Iterator[io.StringIO]:
     handlers, level = root.handlers[:], root.level
     levels = {name: logging.getLogger(name).level for name in [*logs.FLOORS, "uvicorn.access"]}
     logs.configure("debug")
+    access = logging.getLogger("uvicorn.access")
+    disabled, access.disabled = access.disabled, False  # as uvicorn leaves it (an earlier test may have started one)
+    access.setLevel(logging.INFO)
     stream = io.StringIO()
     root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
     yield stream
@@ -31,6 +34,7 @@ def captured() -> Iterator[io.StringIO]:
     root.setLevel(level)
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)
+    access.disabled = disabled
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,8 @@ def test_the_heldout_set_is_not_training_data() -> None:
             for line in str(item.get("examples") or "").splitlines():
                 training.add(normalise(re.sub(r"\[([^\]]*)\][({][^)}]*[)}]", r"\1", line.strip().removeprefix("- "))))
     data = heldout()
-    texts = [c["text"] for p in data.values() for c in p["distress"]] + [t for p in data.values() for t in p["everyday"]]
+    texts = [c["text"] for part in data.values() for c in part["distress"]]
+    texts += [text for part in data.values() for text in part["everyday"]]
     assert [text for text in texts if normalise(text) in training] == []
 
 
