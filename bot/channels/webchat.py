@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Cookie, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.db import unit_of_work
 from bot.i18n import Catalog
@@ -61,9 +61,19 @@ class WebMessageIn(BaseModel):
     """What the page posts: a fresh id for this message, and the text or a button's payload (who writes is the
     cookie; a `client_id` sent by an old page is ignored)."""
 
+    # The schema says what is refused: a text or a payload is needed, and either must hold more than spaces.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+                {"required": ["payload"], "properties": {"payload": {"type": "string"}}},
+            ]
+        }
+    )
+
     message_id: str = Field(min_length=8, max_length=64, pattern=ID.pattern)
-    text: str | None = Field(default=None, max_length=4000)
-    payload: str | None = Field(default=None, max_length=512)
+    text: str | None = Field(default=None, max_length=4000, pattern=r"\S")
+    payload: str | None = Field(default=None, max_length=512, pattern=r"\S")
     language_hint: str | None = Field(default=None, max_length=16)
 
     @field_validator("message_id")
@@ -317,6 +327,12 @@ async def _triage(state: Gateway, public_id: str, counted: str, since: datetime)
     if not verdict.allowed:
         with unit_of_work(sessions) as session:
             handoff.mark_unverified(session, session.get_one(Conversation, conversation_id))
+
+
+@router.api_route(PATH, methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False)
+async def other_methods() -> Response:
+    """405 naming both methods of the path (each of its two routes would name only its own)."""
+    return Response(status_code=405, headers={"Allow": "GET, POST"})
 
 
 @router.get(PATH, response_model=WebMessageOut, responses=RESPONSES)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from bot.inbox import auth, display, queries, signin
 from bot.inbox.auth import Admin, AnySigned, Coordinator, Db, Signed, SignedPost, Staff, StaffJson, StaffPost
 from bot.models import Account, Conversation, Organisation, ReadVia, Role, utcnow
-from bot.pipeline import state
+from bot.pipeline import ratelimit, state
 from bot.pipeline.state import GatewayDep
 from bot.services import access_log, accounts, handoff, nudges, outbox
 from bot.services.handoff import HandoffError
@@ -105,7 +105,9 @@ async def login(
     Async, so that the throttle is asked on the event loop; the password check runs in a worker thread."""
     if not auth.same_token(csrf_token, request.cookies.get(LOGIN_CSRF, "")):
         return _login_page(request, "The form had expired: please try again.", 403, email)
-    address = request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-for")  # believed only from TRUSTED_PROXIES, as the web chat's
+    address = ratelimit.counted_address(ratelimit.client_address(peer, forwarded, gateway.settings.proxies))
     try:
         signed = await signin.sign_in(gateway, email, password, address, request.cookies.get(signin.DEVICE_COOKIE))
     except signin.Throttled as refused:

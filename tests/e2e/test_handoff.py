@@ -44,7 +44,7 @@ def token(stack: Stack) -> str:
     """An Actiris coordinator's API token, as an operator makes one."""
     email = f"coordinator-{uuid.uuid4().hex[:6]}@actiris.example"
     cli(stack, "accounts", "create", "--email", email, "--password", "a long enough password", "--role", "coordinator")
-    return cli(stack, "accounts", "token", "--email", email)
+    return cli(stack, "accounts", "token", "--email", email, "--scope", "write")
 
 
 def api(stack: Stack, token: str, method: str, path: str, **kwargs: Any) -> httpx.Response:

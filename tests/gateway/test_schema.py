@@ -72,11 +72,6 @@ def test_every_operation_answers_as_documented(case: Any, gateway_url: str) -> N
 
 
 @schema.include(path_regex="^/webchat/").parametrize()
-@pytest.mark.xfail(
-    reason="the web chat is being rewritten: its 405 names only one of its path's two methods, and a message with"
-    " an empty text and payload is schema-valid but refused (422)",
-    strict=False,
-)
 @HYPOTHESIS
 def test_the_web_chat_answers_as_documented(case: Any, gateway_url: str) -> None:
     case.call_and_validate(base_url=gateway_url)

@@ -207,6 +207,7 @@ def test_the_api_is_documented(app: FastAPI) -> None:
         "/inbox/api/campaigns",
         "/inbox/api/campaigns/{campaign_id}/pause",
         "/inbox/api/access-log",
+        "/inbox/api/conversations/{conversation_id}/export",
     }  # the pages (and the description itself) stay out of the API documentation
     listing = paths["/inbox/api/conversations"]["get"]
     assert listing["summary"] and listing["description"]

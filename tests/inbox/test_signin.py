@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from bot.db import SessionFactory, unit_of_work
 from bot.inbox import auth, signin
 from bot.models import Account, utcnow
+from bot.settings import Settings
 from tests.factories import PASSWORD
-from tests.inbox.conftest import World, csrf_of
+from tests.inbox.conftest import World, csrf_of, make_app
 
 WRONG = "not the password at all"
 
@@ -140,3 +141,16 @@ def test_wrong_passwords_are_counted_for_the_admins_and_reset_by_a_sign_in(
         assert wrong_count() == 2
         assert try_sign_in(client, world.email("caseworker_a")).status_code == 303
     assert wrong_count() == 0
+
+
+def test_behind_a_trusted_proxy_each_client_address_is_counted_apart(
+    sessions: SessionFactory, settings: Settings, world: World
+) -> None:
+    app = make_app(sessions, settings.model_copy(update={"trusted_proxies": "10.0.0.0/8"}))
+    with browser_at(app, "10.0.0.2") as proxy:
+        for i in range(10):
+            proxy.headers["X-Forwarded-For"] = "203.0.113.50"
+            try_sign_in(proxy, f"spray{i}@example.org", WRONG)
+        assert try_sign_in(proxy, world.email("coordinator")).status_code == 429  # that client is out of tries
+        proxy.headers["X-Forwarded-For"] = "203.0.113.51"
+        assert try_sign_in(proxy, world.email("coordinator")).status_code == 303  # another, through the same proxy
