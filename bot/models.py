@@ -450,9 +450,7 @@ class ConversationRead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # SET NULL, not CASCADE: the log outlives an erased conversation or a removed account (it names no one).
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
-    conversation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("conversations.id", ondelete="SET NULL"), index=True
-    )
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id", ondelete="SET NULL"), index=True)
     read_at: Mapped[datetime] = mapped_column(default=utcnow)
     via: Mapped[ReadVia] = mapped_column(str_enum(ReadVia))
 
