@@ -62,11 +62,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 SessionFactory = sessionmaker[Session]
 
 
-def checkpoint(engine: Engine) -> None:
-    """On SQLite, fold the write-ahead log into the file, so nothing deleted waits in the log (see secure_delete)."""
-    if engine.dialect.name == "sqlite":
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+def checkpoint(engine: Engine) -> bool:
+    """On SQLite, fold the write-ahead log into the file and empty it, so nothing deleted waits in the log (see
+    secure_delete); False when readers kept it from finishing (the log's frames are then overwritten later)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    with engine.connect() as connection:
+        # A checkpoint holds new writers back while it waits for readers: 2 s at most, not the usual 30 s.
+        connection.exec_driver_sql("PRAGMA busy_timeout=2000")
+        try:
+            row = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+        finally:
+            connection.exec_driver_sql("PRAGMA busy_timeout=30000")
+    return row is None or not row[0]
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:

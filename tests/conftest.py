@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from bot.db import SessionFactory, make_engine, make_session_factory, upgrade
 from bot.models import Base
+from bot.services.tracker_store import TrackerStore, events
 
 POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -71,3 +72,13 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> SessionFactory:
     return make_session_factory(engine)
+
+
+@pytest.fixture
+def tracker_store(engine: Engine) -> Iterator[TrackerStore]:
+    """Rasa's `events` table in the test database (Rasa makes the same in its own), dropped afterwards: the
+    PostgreSQL database is shared by the run, and its tables must stay those of the models."""
+    store = TrackerStore(engine)
+    store.create()
+    yield store
+    events.drop(engine, checkfirst=True)

@@ -126,6 +126,7 @@ class ErrorOut(BaseModel):
 
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "A body that cannot be read as JSON"},
     413: {"model": ErrorOut, "description": "The body is over 64 KiB (refused before it is read)"},
     429: {"model": LimitedOut, "description": "Too many requests: wait Retry-After seconds", "headers": RETRY_AFTER},
 }

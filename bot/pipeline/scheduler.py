@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import astuple
 from datetime import UTC, datetime
 
@@ -38,7 +38,7 @@ def system_clock() -> datetime:
 
 
 class Scheduler:
-    """Runs the reminders job every `interval` seconds, and at once when woken."""
+    """Runs the timed jobs (reminders and nudges, erasures, retention, nudge planning); reminders at once when woken."""
 
     def __init__(
         self,
@@ -56,43 +56,19 @@ class Scheduler:
         self.campaigns = campaigns or Campaigns(Rules(), {})
         self.tracker_store, self.retention_months = tracker_store, retention_months
         self.scheduler = AsyncIOScheduler(timezone=str(agendas.zone))
-        self.scheduler.add_job(
-            self.send_reminders,
-            "interval",
-            seconds=interval,
-            id="reminders",
-            next_run_time=datetime.now(UTC),  # at start-up: whatever fell due while the gateway was down
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
+        # At start-up first, then at each interval: whatever fell due while the gateway was down goes at once.
+        self._every(self.send_reminders, "reminders", seconds=interval)
+        self._every(self.plan_nudges, "plan_nudges", hours=6)
+        self._every(self.finish_erasures, "erasures", seconds=interval)
+        self._every(self.apply_retention, "retention", hours=24)
 
+    def _every(self, job: Callable[[], Awaitable[object]], name: str, **interval: float) -> None:
+        """Run `job` now and then at each interval; one at a time, and a run missed while busy is not repeated."""
         self.scheduler.add_job(
-            self.plan_nudges,
+            job,
             "interval",
-            hours=6,
-            id="plan_nudges",
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-
-        self.scheduler.add_job(
-            self.finish_erasures,
-            "interval",
-            seconds=interval,
-            id="erasures",
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=None,
-        )
-        self.scheduler.add_job(
-            self.apply_retention,
-            "interval",
-            hours=24,
-            id="retention",
+            **interval,
+            id=name,
             next_run_time=datetime.now(UTC),
             coalesce=True,
             max_instances=1,

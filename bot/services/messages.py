@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -164,21 +165,30 @@ def numbered_choice(session: Session, conversation_id: int, number: int) -> str 
     """
     inbound = (Message.conversation_id == conversation_id) & (Message.direction == Direction.IN)
     previous_inbound = session.scalar(select(func.max(Message.id)).where(inbound))
-    offered = session.scalars(
+    buttons = next(offers(session, conversation_id, limit=1, after=previous_inbound or 0), [])
+    return str(buttons[number - 1]["payload"]) if 1 <= number <= len(buttons) else None
+
+
+def offers(session: Session, conversation_id: int, *, limit: int, after: int = 0) -> Iterator[list[dict[str, Any]]]:
+    """The buttons of the assistant's latest messages that had some (after message `after`), newest first."""
+    stored = session.scalars(
         select(Message.payload)
         .where(
             Message.conversation_id == conversation_id,
             Message.direction == Direction.OUT,
             Message.payload.is_not(None),
-            Message.id > (previous_inbound or 0),
+            Message.id > after,
         )
         .order_by(Message.id.desc())
-        .limit(1)
-    ).first()
-    if not offered:
-        return None
-    buttons = json.loads(offered)
-    return str(buttons[number - 1]["payload"]) if 1 <= number <= len(buttons) else None
+        .limit(limit)
+    )
+    for payload in stored:
+        try:
+            buttons = json.loads(payload or "[]")
+        except ValueError:
+            continue
+        if isinstance(buttons, list):
+            yield [b for b in buttons if isinstance(b, dict)]
 
 
 # Payloads a young person may send without a button: the channels' commands (/start, /stop, /delete, /mydata...).
@@ -193,24 +203,9 @@ def was_offered(session: Session, conversation_id: int, payload: str) -> bool:
     """
     if payload in COMMANDS:
         return True
-    offers = session.scalars(
-        select(Message.payload)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.direction == Direction.OUT,
-            Message.payload.is_not(None),
-        )
-        .order_by(Message.id.desc())
-        .limit(OFFERS_KEPT)
+    return any(
+        b.get("payload") == payload for buttons in offers(session, conversation_id, limit=OFFERS_KEPT) for b in buttons
     )
-    for offer in offers:
-        try:
-            buttons = json.loads(offer or "[]")
-        except ValueError:
-            continue
-        if any(isinstance(b, dict) and b.get("payload") == payload for b in buttons):
-            return True
-    return False
 
 
 def take(session: Session, message_id: int, expected: MessageStatus, new: MessageStatus) -> Message | None:

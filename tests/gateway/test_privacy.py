@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import select, text
 
 from bot.db import SessionFactory, unit_of_work
 from bot.i18n import catalog
@@ -39,10 +39,8 @@ def resolver() -> LanguageResolver:
 
 
 @pytest.fixture
-def store(engine: Engine) -> TrackerStore:
-    tracker = TrackerStore(engine)
-    tracker.create()
-    return tracker
+def store(tracker_store: TrackerStore) -> TrackerStore:
+    return tracker_store
 
 
 class SavingRasa:

@@ -56,11 +56,8 @@ class Person:
 
 
 @pytest.fixture
-def store(engine: Engine) -> TrackerStore:
-    """Rasa's events table, in the test database (Rasa creates the same table in its own)."""
-    tracker = TrackerStore(engine)
-    tracker.create()
-    return tracker
+def store(tracker_store: TrackerStore) -> TrackerStore:
+    return tracker_store
 
 
 def build_person(session: Session, tag: str) -> Person:
