@@ -159,6 +159,21 @@ def tracker_events(sender: str, words: str, tag: str) -> list[tuple[str, dict[st
     ]
 
 
+def queue_confirmation(session: Session, user: User) -> Message:
+    """The "done, erased" reply, in the outbox and not sent yet."""
+    conversation = users.current_conversation(session, user, "telegram")
+    confirmation = Message(
+        conversation_id=conversation.id,
+        direction=Direction.OUT,
+        channel="telegram",
+        text="utter_data_deleted",
+        status=MessageStatus.QUEUED,
+    )
+    session.add(confirmation)
+    session.flush()
+    return confirmation
+
+
 def scan(engine: Engine, needles: tuple[str, ...]) -> list[str]:
     """Every row of every table (the tracker store's included) that holds one of the needles."""
     hits = []
@@ -194,15 +209,7 @@ def test_erasure_leaves_nothing_of_the_person_anywhere(
     with unit_of_work(sessions) as session:
         user = session.get_one(User, person.user_id)
         erase(session, user)
-        conversation = users.current_conversation(session, user, "telegram")
-        confirmation = Message(
-            conversation_id=conversation.id,
-            direction=Direction.OUT,
-            channel="telegram",
-            text="utter_data_deleted",
-            status=MessageStatus.QUEUED,
-        )
-        session.add(confirmation)
+        confirmation = queue_confirmation(session, user)
     # Not while the confirmation is still to be sent: it needs the chat id.
     assert erasure.sweep(sessions, store, NOW) == 0
     with unit_of_work(sessions) as session:
@@ -239,16 +246,7 @@ def test_a_confirmation_that_cannot_leave_does_not_hold_the_erasure_for_ever(
         person = build_person(session, "6610")
         user = session.get_one(User, person.user_id)
         erasure.request(session, user, NOW)
-        conversation = users.current_conversation(session, user, "telegram")
-        session.add(
-            Message(
-                conversation_id=conversation.id,
-                direction=Direction.OUT,
-                channel="telegram",
-                text="utter_data_deleted",
-                status=MessageStatus.QUEUED,
-            )
-        )
+        queue_confirmation(session, user)
     assert erasure.sweep(sessions, store, NOW + timedelta(minutes=5)) == 0
     assert erasure.sweep(sessions, store, NOW + erasure.GRACE + timedelta(seconds=1)) == 1
 
