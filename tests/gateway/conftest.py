@@ -25,6 +25,7 @@ from bot.models import Message, MessageStatus
 from bot.pipeline.scheduler import Clock, system_clock
 from bot.settings import Settings
 from tests.standins.rasa_rest import RasaStandin
+from tests.standins.telegram_api import TelegramApiStandin
 
 
 class ManualClock:
@@ -106,6 +107,13 @@ def free_port() -> int:
 @pytest.fixture
 def rasa() -> Iterator[RasaStandin]:
     with RasaStandin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def telegram() -> Iterator[TelegramApiStandin]:
+    """The Bot API stand-in, for a gateway started with Telegram on."""
+    with TelegramApiStandin() as standin:
         yield standin
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -70,12 +69,6 @@ def test_an_expired_link_is_gone_and_an_unknown_one_not_found(gateway: Gateway) 
 
 
 # --- Telegram ----------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def telegram() -> Iterator[TelegramApiStandin]:
-    with TelegramApiStandin() as standin:
-        yield standin
 
 
 def summary_and_file(message: str, _metadata: dict[str, Any]) -> list[dict[str, Any]]:

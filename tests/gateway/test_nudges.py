@@ -8,7 +8,7 @@ unreachable there, so nothing more is sent first to that chat.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -36,12 +36,6 @@ def brussels(year: int, month: int, day: int, hour: int, minute: int = 0) -> dat
 
 
 CONSENT = brussels(2026, 11, 2, 14)  # a Monday; the My Actiris nudge is due three weeks later at 10:30
-
-
-@pytest.fixture
-def telegram() -> Iterator[TelegramApiStandin]:
-    with TelegramApiStandin() as standin:
-        yield standin
 
 
 def on_telegram(telegram: TelegramApiStandin, **more: Any) -> dict[str, Any]:

@@ -38,12 +38,6 @@ def brussels(year: int, month: int, day: int, hour: int, minute: int = 0) -> dat
 BOOKED_AT, STARTS = brussels(2026, 11, 26, 10), brussels(2026, 11, 30, 9)
 
 
-@pytest.fixture
-def telegram() -> Iterator[TelegramApiStandin]:
-    with TelegramApiStandin() as standin:
-        yield standin
-
-
 def book(gateway: Gateway, channel: str, external_id: str, language: str, inbound_at: datetime | None = None) -> int:
     with unit_of_work(gateway.sessions()) as session:
         user, _ = users.identify(session, channel, external_id)

@@ -3,7 +3,6 @@ that fit the words, in the young person's language, and the conversation becomes
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,12 +15,6 @@ from bot.services.safety import crisis_text
 from tests.gateway.conftest import Gateway
 from tests.standins.rasa_rest import RasaStandin
 from tests.standins.telegram_api import TelegramApiStandin
-
-
-@pytest.fixture
-def telegram() -> Iterator[TelegramApiStandin]:
-    with TelegramApiStandin() as standin:
-        yield standin
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,12 +20,6 @@ from tests.standins.rasa_rest import RasaStandin
 from tests.standins.telegram_api import TelegramApiStandin
 
 SECRET = "a-secret-token-of-some-length_42"
-
-
-@pytest.fixture
-def telegram() -> Iterator[TelegramApiStandin]:
-    with TelegramApiStandin() as standin:
-        yield standin
 
 
 @pytest.fixture
