@@ -179,6 +179,9 @@ def read_conversation(session: Session, account: Account, conversation_id: int, 
     The one way in for every route that shows messages (a page, its polling, the API, an export)."""
     conversation = conversation_for(session, account, conversation_id)
     access_log.record(session, account, conversation, via)
+    # Committed here, in the route's thread: a write lock kept until the dependency's exit, which the event loop
+    # schedules, would stall a loop that is itself waiting on the database (the dialogue's own transactions).
+    session.commit()
     return conversation
 
 
@@ -194,6 +197,7 @@ bearer = HTTPBearer(
 def api_token(session: Db, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiToken:
     """The bearer token; 401 without a valid one (unknown, expired, or its account disabled)."""
     found = accounts.token_for(session, credentials.credentials if credentials else None)
+    session.commit()  # its last use, noted now rather than at the request's end (see read_conversation)
     if found is None:
         raise HTTPException(
             status_code=401,
