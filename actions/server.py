@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=url.hostname or "127.0.0.1")
     parser.add_argument("--port", type=int, default=settings.action_server_port)
     args = parser.parse_args(argv)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     try:
         app = build_app(settings.action_server_token)
     except ValueError as error:

@@ -6,6 +6,7 @@ The wiring: `create_app` builds everything at start-up and installs it once as t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from bot import inbox
 from bot.channels import calendar, my_data, telegram, webchat, whatsapp
-from bot.db import make_engine, make_session_factory, unit_of_work
+from bot.db import make_engine, make_session_factory
 from bot.i18n import catalog
 from bot.knowledge import knowledge
 from bot.knowledge.agendas import load_agendas
@@ -25,12 +26,13 @@ from bot.knowledge.nudges import load_campaigns
 from bot.pipeline.bodylimit import BodyLimit
 from bot.pipeline.delivery import Channel
 from bot.pipeline.dialogue import Dialogue, Responder
+from bot.pipeline.pacing import pace_for
+from bot.pipeline.presence import Presence
 from bot.pipeline.rasa_client import RasaClient, action_server_up
 from bot.pipeline.ratelimit import RateLimiter
 from bot.pipeline.scheduler import Clock, Scheduler, system_clock
 from bot.pipeline.sender import OutboxWorker
 from bot.pipeline.state import Gateway, GatewayDep, install
-from bot.services import outbox
 from bot.services.tracker_store import TrackerStore
 from bot.settings import Settings, get_settings
 from bot.understanding.language import build_resolver
@@ -47,7 +49,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         sessions = make_session_factory(engine)
-        rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, token=settings.rasa_auth_token)
+        rasa = RasaClient(settings.rasa_urls, settings.rasa_timeout, token=settings.rasa_auth_token)
         http = httpx.AsyncClient(timeout=15)
         texts = catalog()
         campaigns = load_campaigns(settings.knowledge_dir, texts, settings.timezone)  # nudges
@@ -61,10 +63,14 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             campaigns=campaigns,
             tracker_store=tracker_store,
         )
-        with unit_of_work(sessions) as session:
-            answering, sending = outbox.recover(session)
-        if answering or sending:
-            log.warning("after a stop: %d message(s) to answer again, %d caught while sending", answering, sending)
+        presence = Presence(
+            sessions, alone=settings.gateways == 1
+        )  # alive, leading the timed work or not; takes over from dead gateways
+        dialogue.holder = presence.holder
+        presence.beat()
+        if settings.telegram_enabled and settings.telegram_mode == "polling":
+            await presence.take_polling()  # one poller per database, or a clear refusal to start
+        pace = pace_for(settings.rate_limit_storage_url)  # the sending pace, shared by every gateway in Redis
 
         channels: dict[str, Channel] = {}
         bot = poller = None
@@ -91,7 +97,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
                 public_url=settings.public_url,
                 per_second=settings.whatsapp_max_per_second,
             )
-        responder, sender = Responder(dialogue), OutboxWorker(sessions, channels)
+        responder = Responder(dialogue)
+        sender = OutboxWorker(sessions, channels, pace=pace, holder=presence.holder)
         scheduler = Scheduler(
             sessions,
             load_agendas(settings.knowledge_dir, knowledge(), settings.timezone),
@@ -101,6 +108,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             campaigns=campaigns,
             tracker_store=tracker_store,
             retention_months=settings.retention_months,
+            leads=lambda: presence.leading,  # one gateway runs the timed work; another takes over if it stops
         )
         gateway = Gateway(
             settings=settings,
@@ -116,6 +124,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             limiter=RateLimiter(settings.rate_limit_storage_url),
         )
         install(app, gateway)  # once per start, before any request (served only after the lifespan yields)
+        presence.start()
         responder.start()
         sender.start()
         scheduler.start()
@@ -142,6 +151,8 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
             await sender.stop(grace=6)
             if bot is not None:
                 await bot.shutdown()
+            await presence.stop()
+            await pace.aclose()
             await http.aclose()
             await rasa.aclose()
             tracker_store.dispose()
@@ -166,6 +177,13 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         checks = {"gateway": True, "database": _database_ok(gateway.engine), "rasa": rasa_ready}
         checks["action_server"] = await action_server_up(settings.action_server_url)
         return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
+
+    @app.get("/livez", include_in_schema=False)
+    async def livez(gateway: GatewayDep) -> JSONResponse:
+        """200 while this gateway and its database answer, whether or not Rasa does: the gateway keeps taking
+        messages (and apologising) while Rasa is away, so a load balancer or an orchestrator must keep it."""
+        database = await asyncio.to_thread(_database_ok, gateway.engine)
+        return JSONResponse({"gateway": True, "database": database}, status_code=200 if database else 503)
 
     return app
 

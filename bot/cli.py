@@ -13,7 +13,32 @@ from bot.settings import get_settings
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.pipeline import supervisor
 
-    return supervisor.run(get_settings(), ready_timeout=args.ready_timeout)
+    return supervisor.run(get_settings(), ready_timeout=args.ready_timeout, verbose=args.verbose)
+
+
+def cmd_role(args: argparse.Namespace) -> int:
+    """Rasa or the action server alone, in the foreground (one container, one replica)."""
+    import os
+    import sys
+
+    from bot.pipeline import supervisor
+
+    settings = get_settings()
+    missing = [name.upper() for name in supervisor.TOKENS if not getattr(settings, name)]
+    if missing:
+        print(
+            f"{' and '.join(missing)} must be set, the same for every process: a part started alone cannot share"
+            " a secret made up at start (`python -m bot run` makes them for you).",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "rasa" and not (supervisor.RASA_BIN.exists() and settings.rasa_model.exists()):
+        print("The Rasa environment or model is missing: run `make setup` first.", file=sys.stderr)
+        return 2
+    default_port = settings.rasa_port if args.command == "rasa" else settings.action_server_port
+    process = supervisor.role(settings, args.command, args.host, args.port or default_port)
+    os.chdir(supervisor.ROOT)
+    os.execvpe(process.command[0], process.command, process.env)  # signals reach it directly
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -28,6 +53,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         port=settings.bot_port,
         log_level=settings.log_level.lower(),
         log_config=None,  # our handler (bot.logs), so access lines go through its filter and formatter
+        proxy_headers=False,  # TRUSTED_PROXIES alone decides whose X-Forwarded-For is believed (bot.pipeline.ratelimit)
     )
     return 0
 
@@ -207,7 +233,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start Rasa, the action server and the gateway (set-up: `make run`).",
     )
     run.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for /healthz (300)")
+    run.add_argument("--verbose", action="store_true", help="show every line of every part, not only the errors")
     run.set_defaults(func=cmd_run)
+
+    for name, what in (("rasa", "Rasa (RASA_URL's port)"), ("actions", "the action server (ACTION_SERVER_URL's port)")):
+        part = commands.add_parser(
+            name,
+            help=f"start only {what}, in the foreground",
+            description=f"Start only {what}: one replica, as a container runs it. RASA_AUTH_TOKEN and"
+            " ACTION_SERVER_TOKEN must be set.",
+        )
+        part.add_argument(
+            "--host", default="127.0.0.1", help="address to listen on (127.0.0.1; 0.0.0.0 in a container)"
+        )
+        part.add_argument("--port", type=int, help="port to listen on (default: from the URL)")
+        part.set_defaults(func=cmd_role)
 
     gateway = commands.add_parser(
         "gateway",
@@ -305,5 +345,5 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from bot.understanding import logs
 
-    logs.configure(get_settings().log_level)
+    logs.configure(get_settings().log_level, get_settings().log_format)
     return int(args.func(args))

@@ -205,7 +205,8 @@ class Message(Base):
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     direction: Mapped[Direction] = mapped_column(str_enum(Direction))
     channel: Mapped[str] = mapped_column(String(16))
-    # The channel's id of this message (Telegram update or message id, WhatsApp wamid, web client id).
+    # The channel's id of this message: Telegram "<chat id>:<message id>" (an edit: ":<edit date>" more, a tap:
+    # "cb:<callback query id>", kept from before 0011: "update:<update id>"), WhatsApp wamid, web client id.
     external_id: Mapped[str | None] = mapped_column(String(128), index=True)
     # Set on inbound messages only: a delivery seen twice hits this unique key and is answered once.
     dedup_key: Mapped[str | None] = mapped_column(String(160), unique=True)
@@ -231,6 +232,8 @@ class Message(Base):
     template: Mapped[str | None] = mapped_column(Text)
     # Outbound: the caseworker who wrote it (None: the assistant).
     author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    # The gateway that took it (answering, sending): when that gateway is gone, another recovers the message.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
 
     author: Mapped[Account | None] = relationship()
 
@@ -522,3 +525,14 @@ class ErasureCount(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     requested: Mapped[int] = mapped_column(Integer, default=0)
     expired: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Lease(Base):
+    """A named lease held by one gateway until `expires_at`: "gateway:<id>" says a gateway is alive (renewed every
+    few seconds), "scheduler" which gateway runs the timed work, "telegram-poller" which one polls Telegram."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(index=True)

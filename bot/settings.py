@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     bot_port: int = Field(8000, alias="BOT_PORT")
     public_url: str = Field("", alias="PUBLIC_URL")
 
+    # One Rasa server, or several replicas separated by commas (tried in turn: one that is down is skipped).
     rasa_url: str = Field("http://127.0.0.1:5005", alias="RASA_URL")
     rasa_model: Path = Field(ROOT / "models" / "current.tar.gz", alias="RASA_MODEL")
     rasa_timeout: float = Field(20.0, alias="RASA_TIMEOUT")
@@ -157,8 +158,11 @@ class Settings(BaseSettings):
     # When no reminder goes out (Brussels time); one due then waits for the end. Empty: no quiet hours.
     quiet_hours: str = Field("21:00-08:00", alias="QUIET_HOURS")
 
-    # Where the rate limits are counted: "memory://" (one gateway) or "redis://host:6379/0" (shared by several).
+    # Where the rate limits and the sending pace are counted: "memory://" (one gateway) or "redis://host:6379/0"
+    # (shared by several gateways: required with GATEWAYS above 1).
     rate_limit_storage_url: str = Field("memory://", alias="RATE_LIMIT_STORAGE_URL")
+    # How many gateways serve this database (compose's replicas). Above 1: Telegram by webhook only, pacing in Redis.
+    gateways: int = Field(1, ge=1, le=64, alias="GATEWAYS")
 
     # The web chat (README, "Web chat limits"). The key of its identity cookies and of the hashed addresses: the
     # same long random string on every gateway; empty: one kept in DATA_DIR/webchat.key (a single gateway).
@@ -182,8 +186,20 @@ class Settings(BaseSettings):
 
     timezone: str = Field(TIMEZONE, alias="TZ")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # "text" (a terminal) or "json" (one JSON object a line, for a log collector); never personal data either way.
+    log_format: Literal["text", "json"] = Field("text", alias="LOG_FORMAT")
+    # Who may read /metrics without a staff token: addresses or networks (the local network by default).
+    metrics_allowed: str = Field("127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16", alias="METRICS_ALLOWED")
 
-    @field_validator("rasa_url", "action_server_url", "telegram_api_base_url", "whatsapp_api_base_url")
+    @field_validator("rasa_url")
+    @classmethod
+    def _rasa_urls(cls, value: str) -> str:
+        urls = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
+            raise ValueError(f"RASA_URL {value!r}: expected http(s) addresses, separated by commas")
+        return ",".join(urls)
+
+    @field_validator("action_server_url", "telegram_api_base_url", "whatsapp_api_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -216,7 +232,7 @@ class Settings(BaseSettings):
             raise ValueError(f"rate limits {value!r}: expected e.g. '20/minute;300/day'") from error
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allowed")
     @classmethod
     def _proxies(cls, value: str) -> str:
         proxy_networks(value)  # a clear error at start-up
@@ -234,6 +250,18 @@ class Settings(BaseSettings):
                 )
             if not self.public_url.startswith(("https://", "http://")):
                 raise ValueError("TELEGRAM_MODE=webhook needs PUBLIC_URL, where Telegram reaches the gateway")
+        if self.gateways > 1:
+            if self.telegram_enabled and self.telegram_mode == "polling":
+                raise ValueError(
+                    f"TELEGRAM_MODE=polling with GATEWAYS={self.gateways}: Telegram hands each update to one poller,"
+                    " so several gateways would take each other's. Set TELEGRAM_MODE=webhook (every gateway"
+                    " receives) or run one gateway."
+                )
+            if not self.rate_limit_storage_url.startswith(("redis://", "rediss://")):
+                raise ValueError(
+                    f"GATEWAYS={self.gateways} needs RATE_LIMIT_STORAGE_URL=redis://...: the pace per chat and per"
+                    " platform, and the web chat's limits, must be counted once for all gateways."
+                )
         if self.whatsapp_enabled and not (self.whatsapp_app_secret and self.whatsapp_verify_token):
             raise ValueError("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN are required with WhatsApp")
         if self.environment == "production" and self.database_url.startswith("sqlite"):
@@ -268,8 +296,18 @@ class Settings(BaseSettings):
         return QuietHours.parse(self.quiet_hours)
 
     @property
+    def rasa_urls(self) -> list[str]:
+        """RASA_URL's servers, in order."""
+        return self.rasa_url.split(",")
+
+    @property
     def rasa_port(self) -> int:
-        return urlsplit(self.rasa_url).port or 5005
+        """The port of the first Rasa server (the one `python -m bot run` starts)."""
+        return urlsplit(self.rasa_urls[0]).port or 5005
+
+    @property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return proxy_networks(self.metrics_allowed)
 
     @property
     def action_server_port(self) -> int:

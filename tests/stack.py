@@ -79,7 +79,7 @@ def start_stack(data: Path, extra_env: dict[str, str] | None = None) -> RunningS
     started = time.monotonic()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--ready-timeout", str(READY_TIMEOUT)],
+            [sys.executable, "-m", "bot", "run", "--verbose", "--ready-timeout", str(READY_TIMEOUT)],
             cwd=ROOT,
             env=env,
             stdout=out,

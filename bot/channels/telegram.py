@@ -1,19 +1,24 @@
 """Telegram through python-telegram-bot's Bot API client: polling or webhook against TELEGRAM_API_BASE_URL.
 
-Receiving only stores the update (once: its update_id is the deduplication key, in the database, so a
-repeated delivery is ignored even after a restart) and wakes the responder. Replies leave through the outbox,
-which calls `TelegramChannel.send`.
+Receiving only stores the update and wakes the responder. It is stored once: the message itself is the
+deduplication key, in the database, so a repeated delivery is ignored even after a restart: a message by
+"<chat id>:<message id>", an edit by "<chat id>:<message id>:<edit date>" (a new event, not its original again),
+a tapped button by "cb:<callback query id>", each behind the bot's id (the number that starts its token): another
+bot on the same database counts its message ids from 1 again. Never by the update_id: Telegram starts its update
+ids again at random after a week without updates, and a new bot token starts another sequence. Replies leave
+through the outbox, which calls `TelegramChannel.send`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -33,6 +38,7 @@ CHANNEL = "telegram"
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1_000_000  # a Telegram update is a few kB; anything this big is not one
+MAX_QUERY_ID = 64  # a callback query id is about 19 digits; a longer one is no Telegram's and no key of ours
 # Telegram commands and the dialogue intents they stand for; /start opens every first contact.
 COMMANDS = {
     "/start": "/greet",
@@ -79,25 +85,31 @@ def to_inbound(update: Update) -> Inbound | None:
 def _inbound(update: Update) -> Inbound | None:
     user = update.effective_user
     language = _text(user.language_code) if user else None
-    if not isinstance(update.update_id, int):
-        return None
-    ref = str(update.update_id)
+    if _int(update.update_id) is None:
+        return None  # not a key any more, but the poller's offset and a sign the update is whole
     if update.callback_query is not None:
         query = update.callback_query
         chat_ref = query.message.chat.id if query.message else query.from_user.id
-        payload = _text(query.data)
-        if payload is None or not isinstance(chat_ref, int):
+        payload, query_id = _text(query.data), _text(query.id)
+        if payload is None or query_id is None or len(query_id) > MAX_QUERY_ID or _int(chat_ref) is None:
             return None
+        ref = f"cb:{query_id}"  # a tap has no message of its own; its query id is unique on Telegram
         return Inbound(CHANNEL, str(chat_ref), ref, payload=payload, language_hint=language, kind=InboundKind.BUTTON)
     if update.edited_message is not None:
-        chat = update.edited_message.chat
-        if not isinstance(chat.id, int):
+        edited = update.edited_message
+        chat, message_id = _int(edited.chat.id), _int(edited.message_id)
+        if chat is None or message_id is None or not isinstance(edited.edit_date, datetime):
             return None
-        return Inbound(CHANNEL, str(chat.id), ref, language_hint=language, kind=InboundKind.EDITED)
+        # Each edit is a new event (its original is not repeated by it), and a re-delivered edit is one again.
+        ref = f"{chat}:{message_id}:{int(edited.edit_date.timestamp())}"
+        return Inbound(CHANNEL, str(chat), ref, language_hint=language, kind=InboundKind.EDITED)
     message = update.message
-    if message is None or message.chat.type != "private" or not isinstance(message.chat.id, int):
+    if message is None or message.chat.type != "private" or _int(message.chat.id) is None:
         return None  # groups and channels are not where young people talk to us
+    if _int(message.message_id) is None:
+        return None
     chat_id = str(message.chat.id)
+    ref = f"{chat_id}:{message.message_id}"  # message ids count per chat: unique only with the chat's
     if text := _text(message.text):
         if text.startswith("/"):
             command, _, argument = text.partition(" ")
@@ -129,11 +141,16 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 async def receive(update: Update, bot: Bot, dialogue: Dialogue) -> None:
     """Store one update for answering, then stop a tapped button's spinner."""
     inbound = to_inbound(update)
     if inbound is not None:
-        await dialogue.accept(inbound)
+        bot_id = bot.token.partition(":")[0]
+        await dialogue.accept(dataclasses.replace(inbound, message_ref=f"{bot_id}:{inbound.message_ref}"))
     if update.callback_query is not None:
         try:
             await bot.answer_callback_query(update.callback_query.id)

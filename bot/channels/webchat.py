@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from bot.db import unit_of_work
 from bot.i18n import Catalog
 from bot.models import Conversation, utcnow
+from bot.pipeline import metrics
 from bot.pipeline.dialogue import Inbound
 from bot.pipeline.ratelimit import Verdict, client_address, counted_address
 from bot.pipeline.state import DialogueDep, Gateway, GatewayDep
@@ -359,4 +360,5 @@ async def later_messages(
         return limited(verdict, "identity", "slow_down", dialogue.texts, language, None)
     with unit_of_work(dialogue.sessions) as session:
         replies = outbox.collect(session, CHANNEL, identity.ref)
+    metrics.sent(CHANNEL, len(replies))
     return WebMessageOut(replies=[to_out(r) for r in replies], duplicate=False)

@@ -8,10 +8,10 @@ inbox reads the gateway's state through bot.pipeline.state, which the applicatio
 
 from fastapi import FastAPI
 
-from bot.inbox import api, exports, headers, nudges, pages
+from bot.inbox import api, exports, headers, metrics, nudges, pages
 from bot.services.handoff import HandoffError
 
-__all__ = ["api", "headers", "install", "nudges", "pages"]
+__all__ = ["api", "headers", "install", "metrics", "nudges", "pages"]
 
 
 def install(app: FastAPI) -> None:
@@ -22,5 +22,6 @@ def install(app: FastAPI) -> None:
     app.include_router(exports.router)
     app.include_router(nudges.pages)
     app.include_router(nudges.api)
+    app.include_router(metrics.router)  # /metrics: allowed networks, coordinators and admins
     app.add_exception_handler(HandoffError, api.refused)
     app.add_middleware(headers.SecurityHeaders)

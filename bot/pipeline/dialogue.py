@@ -23,6 +23,7 @@ from bot.i18n import Catalog
 from bot.knowledge import Knowledge, knowledge
 from bot.knowledge.nudges import Campaigns
 from bot.models import Conversation, Direction, InboundKind, Message, MessageStatus, utcnow
+from bot.pipeline import metrics
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable, action_server_up
 from bot.pipeline.workers import Worker
 from bot.services import consent, erasure, handoff, messages, nudges, outbox, users
@@ -52,7 +53,7 @@ class Inbound:
 
     channel: str  # "web", "telegram", "whatsapp"
     user_ref: str  # the channel's id for the person (chat id, phone number, web client id)
-    message_ref: str  # the channel's id for this delivery (update id, wamid, web message id)
+    message_ref: str  # the channel's id for this delivery (Telegram bot:chat:message id, wamid, web message id)
     text: str | None = None  # what they typed (or a photo's caption)
     payload: str | None = None  # the payload of a button they tapped
     language_hint: str | None = None  # the channel's idea of their language (Telegram language_code)
@@ -120,6 +121,7 @@ class Dialogue:
         self.action_server_url = action_server_url
         self.campaigns = campaigns  # the nudges re-planned when a young person writes (none: no nudges)
         self.on_received: Callable[[], None] = lambda: None  # the responder wakes up on this
+        self.holder: str | None = None  # this gateway's id: the messages it takes carry it (recovered if it dies)
         self._accepting = asyncio.Lock()
 
     async def handle(self, inbound: Inbound) -> Outcome:
@@ -129,6 +131,7 @@ class Dialogue:
             with unit_of_work(self.sessions) as session:
                 return Outcome(messages.replies_to(session, received.message_id), True, received.user_public_id)
         replies = await self.answer(received.message_id, claimed=True, delivered_here=True, origin=inbound.origin)
+        metrics.sent(inbound.channel, sum(reply.id is not None for reply in replies or []))  # in this response
         return Outcome(replies or [], False, received.user_public_id)
 
     async def accept(self, inbound: Inbound) -> Received:
@@ -170,9 +173,12 @@ class Dialogue:
                     payload=payload,
                     kind=kind,
                     status=MessageStatus.ANSWERING if claim else MessageStatus.RECEIVED,
+                    holder=self.holder if claim else None,
                 )
             except DuplicateMessage as duplicate:
-                log.info("repeated delivery %s:%s not answered again", inbound.channel, inbound.message_ref)
+                log.info(
+                    "repeated delivery on %s not answered again (message %s)", inbound.channel, duplicate.original_id
+                )
                 return Received(duplicate.original_id, user.public_id, duplicate=True)
             # Only typed words say something about the language; a tapped button or a photo does not.
             resolution = self.resolver.resolve(
@@ -190,6 +196,7 @@ class Dialogue:
                 nudges.after_message(session, user, user.last_seen_at, self.campaigns)
             released = outbox.release_held(session, conversation.id)
             received = Received(stored.id, user.public_id)
+        metrics.received(inbound.channel)
         if released:
             log.info("%d held message(s) released: the young person wrote again", released)
         return received
@@ -245,6 +252,7 @@ class Dialogue:
             erasing = conversation.user.erased_at is not None
             if delivered_here:
                 _delivered(session, stored)
+        metrics.answered(turn.channel, (utcnow() - row.created_at).total_seconds())
         if not keep:
             await self._forget_in_tracker(turn.public_id)
         if erasing and delivered_here:  # the confirmation is in the web chat's hands: finish now
@@ -318,7 +326,7 @@ class Dialogue:
             row = (
                 session.get_one(Message, message_id)
                 if claimed
-                else messages.take(session, message_id, MessageStatus.RECEIVED, MessageStatus.ANSWERING)
+                else messages.take(session, message_id, MessageStatus.RECEIVED, MessageStatus.ANSWERING, self.holder)
             )
             if row is None:
                 return None

@@ -51,8 +51,10 @@ class Scheduler:
         campaigns: Campaigns | None = None,
         tracker_store: TrackerStore | None = None,
         retention_months: int = 12,
+        leads: Callable[[], bool] = lambda: True,
     ) -> None:
         self.sessions, self.agendas, self.clock, self.on_sent = sessions, agendas, clock, on_sent
+        self.leads = leads  # with several gateways, only the one holding the "scheduler" lease runs the jobs
         self.campaigns = campaigns or Campaigns(Rules(), {})
         self.tracker_store, self.retention_months = tracker_store, retention_months
         self.scheduler = AsyncIOScheduler(timezone=str(agendas.zone))
@@ -63,9 +65,14 @@ class Scheduler:
         self._every(self.apply_retention, "retention", hours=24)
 
     def _every(self, job: Callable[[], Awaitable[object]], name: str, **interval: float) -> None:
-        """Run `job` now and then at each interval; one at a time, and a run missed while busy is not repeated."""
+        """Run `job` now and then at each interval; one at a time, and a run missed while busy is not repeated.
+        Only in the leading gateway: the jobs are safe twice, but one runs them without the others' contention."""
+
+        async def if_leading() -> object:
+            return await job() if self.leads() else None
+
         self.scheduler.add_job(
-            job,
+            if_leading,
             "interval",
             **interval,
             id=name,

@@ -1,46 +1,29 @@
 """The outbox worker: sends what the outbox holds, once, in order, within each channel's limits.
 
 Per channel at most `per_second` sends a second; per chat at least `per_chat_interval` seconds between two
-sends; one message per conversation at a time, so replies arrive in the order they were written. A platform
+sends (bot.pipeline.pacing: shared by every gateway in Redis); one message per conversation at a time, so replies
+arrive in the order they were written. A message waits for its turn before it is taken: a gateway that dies holds
+only what it was really sending. A platform
 that says "wait" is waited out without counting a failure; other failures are retried with back-off; a
 refusal is final. What may not go now (WhatsApp's window) is held, with the reason, until the person writes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import replace
 from datetime import timedelta
 
 from bot.db import SessionFactory, unit_of_work
 from bot.models import utcnow
+from bot.pipeline import metrics
 from bot.pipeline.delivery import Channel, DeliveryError
+from bot.pipeline.pacing import LocalPace, Pace
 from bot.pipeline.workers import Worker
 from bot.services import my_data, outbox, users
 from bot.understanding import logs
 
 log = logging.getLogger(__name__)
-
-
-class Pace:
-    """Spacing between sends: at most `per_second` a second, and a pause when the platform asks for one."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.next_free = 0.0
-        self.paused_until = 0.0
-
-    async def turn(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self.next_free, self.paused_until)
-        self.next_free = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-    def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
 
 class OutboxWorker(Worker):
@@ -55,12 +38,20 @@ class OutboxWorker(Worker):
     poll = 0.5
     first_writes = 8
 
-    def __init__(self, sessions: SessionFactory, channels: dict[str, Channel], concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        channels: dict[str, Channel],
+        concurrency: int = 64,
+        *,
+        pace: Pace | None = None,
+        holder: str | None = None,
+    ) -> None:
         super().__init__(concurrency=concurrency)
         self.sessions = sessions
         self.channels = channels
-        self.paces = {name: Pace(channel.per_second) for name, channel in channels.items()}
-        self.chat_free_at: dict[int, float] = {}  # conversation id -> when it may get its next message
+        self.pace = pace or LocalPace()
+        self.holder = holder  # this gateway: the messages it takes carry it (recovered if it dies)
         self.writing_first: set[int] = set()  # messages sent first (reminders, nudges) in flight
         self.known_first: set[int] = set()  # of the due messages last seen, those sent first
 
@@ -91,16 +82,22 @@ class OutboxWorker(Worker):
 
     async def _deliver(self, item_id: int) -> None:
         with unit_of_work(self.sessions) as session:
-            outgoing = outbox.claim(session, item_id)
+            head = outbox.queued(session, item_id)
+        if head is None or head[0] not in self.channels:
+            return
+        channel = self.channels[head[0]]
+        turns = Turns(self.pace, head[0], str(head[1]), channel)
+        await turns.next()  # its turn first, then take it: taken means being sent
+        with unit_of_work(self.sessions) as session:
+            outgoing = outbox.claim(session, item_id, self.holder)
         if outgoing is None:
             return
-        channel, pace = self.channels[outgoing.channel], self.paces[outgoing.channel]
         try:
             if getattr(channel, "uploads_files", False) and outgoing.parts_sent == 0:
                 outgoing = self._with_file(outgoing)
             prepared = channel.prepare(outgoing)
             if prepared.template is not None:
-                await self._pace(pace, outgoing.conversation_id, channel)
+                await turns.next()
                 await channel.send(outgoing.recipient, prepared.template)
                 with unit_of_work(self.sessions) as session:
                     outbox.template_sent(session, outgoing.conversation_id)
@@ -109,14 +106,15 @@ class OutboxWorker(Worker):
                     outbox.hold(session, item_id, prepared.hold)
                 return
             for part in prepared.parts[outgoing.parts_sent :]:
-                await self._pace(pace, outgoing.conversation_id, channel)
+                await turns.next()
                 external_id = await channel.send(outgoing.recipient, part)
                 with unit_of_work(self.sessions) as session:
                     outbox.part_sent(session, item_id, external_id)
             with unit_of_work(self.sessions) as session:
                 outbox.mark_sent(session, item_id)
+            metrics.sent(outgoing.channel)
         except DeliveryError as error:
-            self._failed(outgoing, pace, error)
+            await self._failed(outgoing, error)
         except Exception as error:  # a bug must not leave the row "sending" for ever
             log.exception("sending message %s failed", item_id)
             with unit_of_work(self.sessions) as session:
@@ -133,17 +131,7 @@ class OutboxWorker(Worker):
         reply = replace(outgoing.reply, attachment=replace(attachment, content=content) if content else None)
         return replace(outgoing, reply=reply)
 
-    async def _pace(self, pace: Pace, conversation_id: int, channel: Channel) -> None:
-        wait = self.chat_free_at.get(conversation_id, 0.0) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        await pace.turn()
-        now = time.monotonic()
-        if len(self.chat_free_at) > 10_000:  # forget chats whose pause is over, so the map does not grow for ever
-            self.chat_free_at = {key: at for key, at in self.chat_free_at.items() if at > now}
-        self.chat_free_at[conversation_id] = now + channel.per_chat_interval
-
-    def _failed(self, outgoing: outbox.Outgoing, pace: Pace, error: DeliveryError) -> None:
+    async def _failed(self, outgoing: outbox.Outgoing, error: DeliveryError) -> None:
         item_id, conversation_id = outgoing.id, outgoing.conversation_id
         with unit_of_work(self.sessions) as session:
             if error.window_closed:
@@ -156,12 +144,27 @@ class OutboxWorker(Worker):
                 log.warning("message %s given up: %s", item_id, reason)
             elif error.retry_after is not None:
                 outbox.wait_without_penalty(session, item_id, error.reason, timedelta(seconds=error.retry_after))
-                self.chat_free_at[conversation_id] = time.monotonic() + error.retry_after
-                if error.pause_channel:
-                    pace.pause(error.retry_after)
             else:
                 status = outbox.retry_later(session, item_id, error.reason)
-                if error.pause_channel:
-                    pace.pause(outbox.backoff(outgoing.attempts + 1).total_seconds())
                 log.warning("message %s not sent (%s): %s", item_id, status, error.reason)
+        chat = str(conversation_id)
+        if error.retry_after is not None:
+            await self.pace.pause(outgoing.channel, chat, error.retry_after, error.pause_channel)
+        elif error.pause_channel and not (error.window_closed or error.permanent or error.uncertain):
+            seconds = outbox.backoff(outgoing.attempts + 1).total_seconds()
+            await self.pace.pause(outgoing.channel, chat, seconds, True)
         self.wake()
+
+
+class Turns:
+    """The turns of one message's sends (template, parts): the first was taken before the message was."""
+
+    def __init__(self, pace: Pace, platform: str, chat: str, channel: Channel) -> None:
+        self.pace, self.platform, self.chat, self.channel = pace, platform, chat, channel
+        self.taken = 0
+
+    async def next(self) -> None:
+        """Wait for the next turn; the turn of the first call (before the message is taken) serves the first send."""
+        if self.taken != 1:
+            await self.pace.turn(self.platform, self.chat, self.channel.per_second, self.channel.per_chat_interval)
+        self.taken += 1

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -124,7 +125,27 @@ def rasa_log_level(level: str) -> str:
 def processes(settings: Settings) -> list[Process]:
     """The three processes, each on loopback unless configured otherwise, each with the secrets it needs."""
     settings = with_tokens(settings)
+    rasa_host = urlsplit(settings.rasa_urls[0]).hostname or "127.0.0.1"
+    action_host = urlsplit(settings.action_server_url).hostname or "127.0.0.1"
     env = dict(os.environ)
+    return [
+        role(settings, "rasa", rasa_host, settings.rasa_port),
+        role(settings, "actions", action_host, settings.action_server_port),
+        Process(
+            "gateway", [sys.executable, "-m", "bot", "gateway"], env | {"RASA_AUTH_TOKEN": settings.rasa_auth_token}
+        ),
+    ]
+
+
+def role(settings: Settings, name: str, host: str, port: int) -> Process:
+    """Rasa or the action server on `host`:`port`, with the secrets it needs (`python -m bot rasa|actions`)."""
+    env = dict(os.environ)
+    if name == "actions":
+        return Process(
+            "actions",
+            [sys.executable, "-m", "actions.server", "--host", host, "--port", str(port)],
+            env | {"ACTION_SERVER_TOKEN": settings.action_server_token},
+        )
     rasa_env = (
         env
         | rasa_environment(settings)
@@ -135,43 +156,25 @@ def processes(settings: Settings) -> list[Process]:
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         }
     )
-    rasa_host = urlsplit(settings.rasa_url).hostname or "127.0.0.1"
-    action_host = urlsplit(settings.action_server_url).hostname or "127.0.0.1"
-    python = sys.executable
-    return [
-        Process(
-            "rasa",
-            [
-                str(RASA_PYTHON),
-                "-c",
-                RASA_LAUNCH,
-                "run",
-                "--enable-api",
-                "--model",
-                str(settings.rasa_model),
-                "--interface",
-                rasa_host,
-                "--port",
-                str(settings.rasa_port),
-                "--endpoints",
-                str(write_endpoints(settings)),
-            ],
-            rasa_env,
-        ),
-        Process(
-            "actions",
-            [python, "-m", "actions.server", "--host", action_host, "--port", str(settings.action_server_port)],
-            env | {"ACTION_SERVER_TOKEN": settings.action_server_token},
-        ),
-        Process("gateway", [python, "-m", "bot", "gateway"], env | {"RASA_AUTH_TOKEN": settings.rasa_auth_token}),
-    ]
+    command = [str(RASA_PYTHON), "-c", RASA_LAUNCH, "run", "--enable-api", "--model", str(settings.rasa_model)]
+    command += ["--interface", host, "--port", str(port), "--endpoints", str(write_endpoints(settings))]
+    return Process("rasa", command, rasa_env)
 
 
-def _detach() -> None:
-    """In the child: its own session (Ctrl-C reaches only us), and death with us if we are killed."""
-    os.setsid()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:  # not glibc: children do not die with us, Ctrl-C still stops them
+        return None
+
+
+LIBC = _libc()  # loaded once here: after a fork (children are restarted while threads run) nothing may load
+
+
+def _die_with_us() -> None:
+    """In the child, between fork and exec: death with us if we are killed (one libc call, nothing else)."""
+    if LIBC is not None:
+        LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def port_free(host: str, port: int) -> bool:
@@ -184,16 +187,124 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def relay(process: Process) -> None:
-    """Print a child's output line by line, prefixed with its name."""
-    assert process.popen is not None and process.popen.stdout is not None
-    for line in iter(process.popen.stdout.readline, b""):
-        sys.stdout.write(f"[{process.name}] {line.decode(errors='replace')}")
-        sys.stdout.flush()
+def describe(code: int) -> str:
+    """An exit status in words: "exit 1", "killed by SIGKILL (out of memory?)"."""
+    if code >= 0:
+        return f"exit {code}"
+    name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+    return f"killed by {name}" + (" (out of memory, or kill -9?)" if -code == signal.SIGKILL else "")
 
 
-def run(settings: Settings, ready_timeout: float = 300.0) -> int:
-    """Start everything, say where to chat once healthy, stop everything on Ctrl-C or when one part dies."""
+class Supervisor:
+    """Runs the children, restarts one that dies (with back-off), stops them all on Ctrl-C or SIGTERM.
+
+    The gateway keeps apologising and storing while Rasa or the action server is away, and answers what waited
+    once they are back: one part dying never takes the others down. Every child's output goes to `log`; the
+    terminal gets our own lines and the children's errors (everything with `verbose`).
+    """
+
+    def __init__(self, children: list[Process], log: Path, verbose: bool = False, json_lines: bool = False) -> None:
+        self.children, self.log_path, self.verbose = children, log, verbose
+        self.json_lines = json_lines  # LOG_FORMAT=json: the children's lines are passed on as they are
+        self.stopping = threading.Event()
+        self._log = log.open("ab")
+        self._lock = threading.Lock()
+        self._state = {child.name: _ChildState() for child in children}
+        self.restarts = 0
+
+    def say(self, line: str) -> None:
+        """A line of ours, on the terminal and in the log."""
+        print(line, flush=True)
+        self._write(f"[supervisor] {line}\n".encode())
+
+    def _write(self, data: bytes) -> None:
+        with self._lock:
+            self._log.write(data)
+            self._log.flush()
+
+    def start(self, child: Process) -> None:
+        child.popen = subprocess.Popen(
+            child.command,
+            cwd=ROOT,
+            env=child.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own session: Ctrl-C reaches only us, and we stop it in order
+            preexec_fn=_die_with_us,
+        )
+        self._state[child.name].started = time.monotonic()
+        threading.Thread(target=self._relay, args=(child, child.popen), daemon=True).start()
+
+    def _relay(self, child: Process, popen: subprocess.Popen[bytes]) -> None:
+        """A child's output, line by line: all of it to the log, its errors (or all, verbose) to the terminal."""
+        assert popen.stdout is not None
+        state = self._state[child.name]
+        for raw in iter(popen.stdout.readline, b""):
+            line = raw.decode(errors="replace")
+            shown = line if self.json_lines else f"[{child.name}] {line}"
+            self._write(shown.encode())
+            error = ERROR_LINE.search(line) is not None
+            if error:
+                state.last_error = line.strip()[:300]
+            if self.verbose or (error and not self.stopping.is_set()):
+                sys.stdout.write(shown)
+                sys.stdout.flush()
+
+    def check(self, now: float) -> None:
+        """Notice children that died and restart those whose back-off is over."""
+        for child in self.children:
+            state = self._state[child.name]
+            popen = child.popen
+            if state.restart_at is None and popen is not None and popen.poll() is not None:
+                if now - state.started > STABLE:
+                    state.backoff, state.deaths = FIRST_BACKOFF, 0  # it had run well: a fresh start
+                state.deaths += 1
+                state.restart_at = now + state.backoff
+                if state.deaths == 1 or state.backoff >= MAX_BACKOFF:  # the reason once, not at every retry
+                    why = f": {state.last_error}" if state.last_error else ""
+                    again = f" (stopped {state.deaths} times in a row)" if state.deaths > 1 else ""
+                    self.say(
+                        f"The {child.name} process stopped ({describe(popen.returncode)}){again}{why}."
+                        f" Restarting it in {state.backoff:.0f} s; the others keep running. Log: {self.log_path}"
+                    )
+                state.backoff = min(state.backoff * 2, MAX_BACKOFF)
+            elif state.restart_at is not None and now >= state.restart_at:
+                state.restart_at, state.last_error = None, ""
+                self.start(child)
+                self.restarts += 1
+
+    def stop_all(self) -> None:
+        """SIGTERM to every child (the gateway first, so nothing new reaches Rasa), SIGKILL after 15 s."""
+        for child in reversed(self.children):
+            if child.popen and child.popen.poll() is None:
+                child.popen.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in self.children:
+            if child.popen:
+                try:
+                    child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.popen.kill()
+                    child.popen.wait()
+        self._log.close()
+
+
+@dataclass
+class _ChildState:
+    started: float = 0.0
+    restart_at: float | None = None
+    backoff: float = 1.0
+    deaths: int = 0
+    last_error: str = ""
+
+
+FIRST_BACKOFF, MAX_BACKOFF = 1.0, 60.0
+STABLE = 60.0  # seconds up after which a death starts the back-off afresh
+ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL|Traceback \(most recent call last\))")
+
+
+def run(settings: Settings, ready_timeout: float = 300.0, verbose: bool = False) -> int:
+    """Start everything, say where to chat once healthy, heal what dies, stop everything on Ctrl-C or SIGTERM."""
     try:  # the action server answers from these files: a broken one stops start-up, naming what is wrong
         load_agendas(settings.knowledge_dir, load_knowledge(settings.knowledge_dir), settings.timezone)
     except KnowledgeError as error:
@@ -206,7 +317,7 @@ def run(settings: Settings, ready_timeout: float = 300.0) -> int:
         )
         return 2
     wanted = [
-        (urlsplit(settings.rasa_url).hostname or "127.0.0.1", settings.rasa_port, "RASA_URL"),
+        (urlsplit(settings.rasa_urls[0]).hostname or "127.0.0.1", settings.rasa_port, "RASA_URL"),
         (
             urlsplit(settings.action_server_url).hostname or "127.0.0.1",
             settings.action_server_port,
@@ -223,62 +334,49 @@ def run(settings: Settings, ready_timeout: float = 300.0) -> int:
             return 2
 
     started = time.monotonic()
-    children = processes(settings)
-    stopping = threading.Event()
+    log = settings.data_dir / "logs" / "run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(processes(settings), log, verbose, json_lines=settings.log_format == "json")
 
     def stop(*_: object) -> None:
-        stopping.set()
+        supervisor.stopping.set()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for child in children:
-        child.popen = subprocess.Popen(
-            child.command,
-            cwd=ROOT,
-            env=child.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_detach,  # safe: no other thread runs until every child is started
-        )
-    for child in children:
-        threading.Thread(target=relay, args=(child,), daemon=True).start()
+    supervisor.say(f"==> Starting Rasa, the action server and the gateway (their logs: {log})")
+    for child in supervisor.children:
+        supervisor.start(child)
 
     health = f"http://{settings.bot_host}:{settings.bot_port}/healthz"
-    announced = False
-    exit_code = 0
-    while not stopping.is_set():
-        dead = [c for c in children if c.popen and c.popen.poll() is not None]
-        if dead:
-            print(
-                f"The {dead[0].name} process stopped (exit {dead[0].popen.returncode}): stopping the others.",  # type: ignore[union-attr]
-                file=sys.stderr,
-            )
-            exit_code = 1
-            break
-        if not announced:
-            with contextlib.suppress(httpx.HTTPError):
-                announced = httpx.get(health, timeout=2).status_code == 200
-            if announced:
-                banner(settings, time.monotonic() - started)
-            elif time.monotonic() - started > ready_timeout:
-                print(f"Not ready after {ready_timeout:.0f} s: see the logs above. Stopping.", file=sys.stderr)
-                exit_code = 1
-                break
-        stopping.wait(1.0)
+    healthy, announced, warned = False, False, False
+    live = sys.stdout.isatty() and not verbose
+    while not supervisor.stopping.is_set():
+        now = time.monotonic()
+        supervisor.check(now)
+        was = healthy
+        healthy = False
+        with contextlib.suppress(httpx.HTTPError):
+            healthy = httpx.get(health, timeout=2).status_code == 200
+        if healthy and not announced:
+            announced = True
+            if live:
+                print("\r\033[K", end="")
+            banner(settings, now - started)
+        elif healthy and not was and announced:
+            supervisor.say("Everything answers again.")
+        elif not announced and live:
+            print(f"\r    waiting for Rasa to load its model... {now - started:.0f} s", end="", flush=True)
+        if not announced and not warned and now - started > ready_timeout:
+            warned = True
+            supervisor.say(f"Not ready after {ready_timeout:.0f} s: still trying; see {log}.")
+        supervisor.stopping.wait(1.0)
 
-    for child in reversed(children):  # the gateway first, so nothing new reaches Rasa
-        if child.popen and child.popen.poll() is None:
-            child.popen.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for child in children:
-        if child.popen:
-            try:
-                child.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.popen.kill()
-                child.popen.wait()
+    if live and not announced:
+        print()
+    supervisor.say("Stopping...")
+    supervisor.stop_all()
     print("Stopped.")
-    return exit_code
+    return 0
 
 
 def banner(settings: Settings, seconds: float) -> None:

@@ -88,6 +88,7 @@ def store_inbound(
     payload: str | None,
     kind: InboundKind = InboundKind.TEXT,
     status: MessageStatus = MessageStatus.RECEIVED,
+    holder: str | None = None,
 ) -> Message:
     """Store an inbound message once; a second delivery of the same channel id raises DuplicateMessage."""
     dedup_key = dedup_key_of(conversation, external_id)
@@ -101,6 +102,7 @@ def store_inbound(
         payload=payload,
         kind=kind,
         status=status,
+        claimed_by=holder,
     )
     try:
         with session.begin_nested():
@@ -208,12 +210,15 @@ def was_offered(session: Session, conversation_id: int, payload: str) -> bool:
     )
 
 
-def take(session: Session, message_id: int, expected: MessageStatus, new: MessageStatus) -> Message | None:
-    """Move a message from `expected` to `new` in one conditional UPDATE: of two workers, exactly one gets it."""
+def take(
+    session: Session, message_id: int, expected: MessageStatus, new: MessageStatus, holder: str | None = None
+) -> Message | None:
+    """Move a message from `expected` to `new` in one conditional UPDATE: of two workers, exactly one gets it.
+    `holder` names the gateway that took it, so that another recovers it if that gateway dies."""
     taken = session.execute(
         update(Message)
         .where(Message.id == message_id, Message.status == expected)
-        .values(status=new)
+        .values(status=new, claimed_by=holder)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]

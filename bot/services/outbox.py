@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy import true as sa_true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,9 +80,21 @@ def written_first(session: Session, message_ids: list[int]) -> set[int]:
     )
 
 
-def claim(session: Session, message_id: int) -> Outgoing | None:
-    """Take a queued message for sending; None when someone else took it or it is no longer queued."""
-    row = take(session, message_id, MessageStatus.QUEUED, MessageStatus.SENDING)
+def queued(session: Session, message_id: int) -> tuple[str, int] | None:
+    """The channel and conversation of a message still queued (None otherwise): what pacing needs to know before
+    the message is taken, so that a taken message is one being sent, not one waiting for its turn."""
+    row = session.execute(
+        select(Message.channel, Message.conversation_id).where(
+            Message.id == message_id, Message.status == MessageStatus.QUEUED
+        )
+    ).first()
+    return (row.channel, row.conversation_id) if row else None
+
+
+def claim(session: Session, message_id: int, holder: str | None = None) -> Outgoing | None:
+    """Take a queued message for sending (as gateway `holder`); None when someone else took it or it is no
+    longer queued."""
+    row = take(session, message_id, MessageStatus.QUEUED, MessageStatus.SENDING, holder)
     if row is None:
         return None
     conversation = session.get_one(Conversation, row.conversation_id)
@@ -175,22 +188,23 @@ def release_held(session: Session, conversation_id: int) -> int:
     return int(released.rowcount)  # type: ignore[attr-defined]
 
 
-def recover(session: Session) -> tuple[int, int]:
-    """At start-up, after a crash: messages caught half-way.
+def recover(session: Session, alive: set[str] | None = None) -> tuple[int, int]:
+    """Messages caught half-way by a gateway that stopped: those taken by no gateway in `alive` (all, for None).
 
     An inbound message whose answer was interrupted is answered again (its replies were not stored yet).
     An outbound message caught while sending may or may not have reached the young person; it is not sent
     again, so that nobody ever gets a message twice, and its row says so for the operators.
     """
+    orphan = Message.claimed_by.is_(None) | Message.claimed_by.not_in(alive) if alive else sa_true()
     answering = session.execute(
         update(Message)
-        .where(Message.status == MessageStatus.ANSWERING)
+        .where(Message.status == MessageStatus.ANSWERING, orphan)
         .values(status=MessageStatus.RECEIVED)
         .execution_options(synchronize_session=False)
     )
     sending = session.execute(
         update(Message)
-        .where(Message.status == MessageStatus.SENDING)
+        .where(Message.status == MessageStatus.SENDING, orphan)
         .values(status=MessageStatus.FAILED, error="interrupted while sending: not sent again, to never send twice")
         .execution_options(synchronize_session=False)
     )

@@ -4,14 +4,22 @@ Our code never logs what people write, a phone number, a chat id, a web client i
 this module lays the nets under that rule. Library loggers that write URLs, bodies or SQL below some level are
 kept above it whatever LOG_LEVEL says; access lines lose their query string and client address; and anything
 that still looks like a secret or a phone number is masked in every line, tracebacks included.
+
+Two formats (LOG_FORMAT): "text", one line per record for a terminal; "json", one JSON object per line for a log
+collector (time in UTC, level, logger, message, and for an exception its type and masked traceback), with the
+same masking and never the record's arguments or extra fields apart.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 FORMAT = "%(levelname)s %(name)s: %(message)s"
+Format = Literal["text", "json"]
 
 # Library loggers and the lowest level at which they write nothing personal or secret.
 FLOORS = {
@@ -37,6 +45,8 @@ PATTERNS = [
         rf"\1{HIDDEN}",
     ),
     (re.compile(r"(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), rf"\1{HIDDEN}"),
+    # A one-time link in a path (the data export's /mydata/<token>): it is a key until it is used.
+    (re.compile(r"(/mydata/)[A-Za-z0-9_-]{8,}"), rf"\1{HIDDEN}"),
     # A URL's password: scheme://user:password@host.
     (re.compile(r"(\w://[^/\s:@]*:)[^@\s/]+@"), rf"\1{HIDDEN}@"),
     # Long runs of digits: phone numbers, chat ids, national numbers (our own ids stay shorter for years).
@@ -68,6 +78,37 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (ISO 8601, UTC), level, logger, message, and for an exception its type (with
+    its cause's, as `reason` gives it) and its traceback; every text masked as in the text format.
+
+    Only these fields: a record's arguments (what was interpolated) and any `extra` never become fields of their
+    own, so nothing personal rides along outside the masked message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["exception"] = reason(record.exc_info[1])
+            entry["traceback"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def formatter(fmt: Format = "text") -> logging.Formatter:
+    """The formatter of LOG_FORMAT `fmt`."""
+    if fmt == "json":
+        return JsonFormatter()
+    if fmt == "text":
+        return RedactingFormatter(FORMAT)
+    raise ValueError(f"log format {fmt!r}: expected 'text' or 'json'")
+
+
 def access_without_query(record: logging.LogRecord) -> bool:
     """Uvicorn's access line with the path only: the query holds WhatsApp's verify token, the web chat's client id;
     and without the client's address, which is a young person's."""
@@ -78,10 +119,12 @@ def access_without_query(record: logging.LogRecord) -> bool:
     return True
 
 
-def configure(level: str | int) -> None:
-    """Log to stderr at `level`, through the redacting formatter, with the library floors and the access filter."""
+def configure(level: str | int, fmt: Format = "text") -> None:
+    """Log to stderr at `level` in format `fmt` ("text" or "json"), masked, with the library floors and the access
+    filter. Uvicorn's own loggers (its access lines too) have no handler of their own when it is started with
+    `log_config=None`: they reach this one through the root logger, in the same format."""
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter(FORMAT))
+    handler.setFormatter(formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper() if isinstance(level, str) else level)

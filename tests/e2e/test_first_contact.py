@@ -159,7 +159,7 @@ def test_telegram_update_delivered_twice_is_answered_once(stack: Stack) -> None:
     update = {
         "update_id": update_id,
         "message": {
-            "message_id": 999,
+            "message_id": 1,  # the same message (the stand-in numbers each chat's messages from 1)
             "date": 0,
             "chat": {"id": chat_id, "type": "private"},
             "from": {"id": chat_id, "is_bot": False, "first_name": "Sam"},

@@ -182,3 +182,16 @@ def _settled_rows(engine: Any) -> Any:
         return len(inbound) == CHATS * PER_CHAT and not waiting
 
     return settled
+
+
+async def test_while_rasa_is_away_the_gateway_is_alive_but_not_healthy(make_gateway: Any) -> None:
+    """/livez (what a load balancer and the container's health check ask) stays 200 while Rasa is away: the gateway
+    still takes messages and apologises; /healthz (the whole assistant) says 503 and names what is missing."""
+    gateway: Gateway = make_gateway(RASA_URL=f"http://127.0.0.1:{free_port()}").start()  # nothing listens there
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url) as client:
+            live, health = await client.get("/livez"), await client.get("/healthz")
+        assert (live.status_code, live.json()) == (200, {"gateway": True, "database": True})
+        assert health.status_code == 503 and health.json()["rasa"] is False
+    finally:
+        gateway.stop()

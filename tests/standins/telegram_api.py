@@ -496,7 +496,7 @@ class TelegramApiStandin:
             return self._enqueue(copy.deepcopy(update))
 
     def sent(self, chat_id: int | None = None) -> list[dict]:
-        """Messages the bot sent or edited (sendMessage, editMessage*), in order."""
+        """Messages the bot sent or edited (sendMessage, editMessage*), in order, each with `at` (time.time())."""
         with self._lock:
             return self._sent_to(chat_id)
 
@@ -713,6 +713,7 @@ class TelegramApiStandin:
                 "reply_markup": params.get("reply_markup"),
                 "parse_mode": params.get("parse_mode"),
                 "params": params,
+                "at": time.time(),  # when it reached the stand-in (the pace per chat is checked on it)
             }
         )
         self._sent_changed.notify_all()
