@@ -14,6 +14,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -94,6 +95,11 @@ class _Turn:
     first: bool  # the first message of the conversation
     with_people: bool  # a caseworker has the conversation (or it waits for one): the assistant keeps quiet
     origin: str | None = None  # Inbound.origin, when the message is answered where it arrived (the web chat)
+
+
+# While Rasa or its action server is away (restarting), a waiting message is tried again at least this often:
+# answered soon after they are back, not after a back-off grown to minutes.
+ENGINE_AWAY_RETRY = timedelta(seconds=20)
 
 
 class Dialogue:
@@ -376,7 +382,7 @@ class Dialogue:
         """Keep the message for a later try; the first time, tell the young person (helplines first if needed)."""
         log.error("message %s kept unanswered (try %d): %s", turn.message_id, turn.attempts + 1, failure)
         with unit_of_work(self.sessions) as session:
-            if messages.answer_later(session, turn.message_id, failure) > 1:
+            if messages.answer_later(session, turn.message_id, failure, ENGINE_AWAY_RETRY) > 1:
                 return []  # they were told already
             notes = [self.crisis(distress_kinds(turn.text), turn.language)] if distress else []
             stored = [

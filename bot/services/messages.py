@@ -269,9 +269,11 @@ def _writing_first() -> ColumnElement[int]:
     return case((Message.reply_to_id.is_not(None) | Message.author_id.is_not(None), 0), else_=1)
 
 
-def answer_later(session: Session, message_id: int, reason: str) -> int:
-    """Put an inbound message back for a later try (the dialogue engine failed); returns the tries so far."""
+def answer_later(session: Session, message_id: int, reason: str, longest: timedelta | None = None) -> int:
+    """Put an inbound message back for a later try (the dialogue engine failed), waiting at most `longest`
+    between tries when given; returns the tries so far."""
     row = session.get_one(Message, message_id)
     row.status, row.attempts, row.error = MessageStatus.RECEIVED, row.attempts + 1, reason[:1000]
-    row.next_attempt_at = utcnow() + backoff(row.attempts)
+    wait = backoff(row.attempts)
+    row.next_attempt_at = utcnow() + (min(wait, longest) if longest is not None else wait)
     return row.attempts
