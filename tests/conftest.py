@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -82,3 +83,14 @@ def tracker_store(engine: Engine) -> Iterator[TrackerStore]:
     store.create()
     yield store
     events.drop(engine, checkfirst=True)
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """The root logger as it was: a test that runs `python -m bot ...` in-process configures logging to the
+    stream pytest captured for it, which is closed once the test ends (later records would fail to write there)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

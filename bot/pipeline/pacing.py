@@ -99,6 +99,9 @@ return 0
 """
 
 
+AWAY = 10.0  # seconds without asking Redis after it failed
+
+
 class RedisPace:
     """The pace shared by every gateway, in Redis (RATE_LIMIT_STORAGE_URL)."""
 
@@ -109,6 +112,7 @@ class RedisPace:
         self._turn = self.redis.register_script(TURN)
         self._pause = self.redis.register_script(PAUSE)
         self._warned = False
+        self._away_until = 0.0  # after a failure, Redis is left alone for a while: a send must not wait for it
 
     def _keys(self, platform: str, chat: str) -> list[str]:
         return [f"{self.prefix}:{platform}", f"{self.prefix}:{platform}:chat:{chat}"]
@@ -116,12 +120,18 @@ class RedisPace:
     async def turn(self, platform: str, chat: str, per_second: float, chat_interval: float) -> None:
         args = [round(1000 / per_second) if per_second > 0 else 0, round(chat_interval * 1000)]
         while True:
+            if time.monotonic() < self._away_until:
+                await self.fallback.turn(platform, chat, per_second, chat_interval)
+                return
             try:
                 wait_ms = int(await self._turn(keys=self._keys(platform, chat), args=args))
             except (RedisError, OSError) as error:
                 self._fall_back(error)
                 await self.fallback.turn(platform, chat, per_second, chat_interval)
                 return
+            if self._warned:
+                self._warned = False
+                log.warning("the shared pace in Redis answers again")
             await asyncio.sleep(abs(wait_ms) / 1000)
             if wait_ms >= 0:  # the slots are ours: it goes now
                 return
@@ -129,12 +139,15 @@ class RedisPace:
     async def pause(self, platform: str, chat: str, seconds: float, whole_platform: bool) -> None:
         keys = self._keys(platform, chat)
         try:
+            if time.monotonic() < self._away_until:
+                raise ConnectionError("the shared pace in Redis is away")
             await self._pause(keys=keys if whole_platform else keys[1:], args=[round(seconds * 1000)])
         except (RedisError, OSError) as error:
             self._fall_back(error)
         await self.fallback.pause(platform, chat, seconds, whole_platform)
 
     def _fall_back(self, error: Exception) -> None:
+        self._away_until = time.monotonic() + AWAY
         if not self._warned:
             self._warned = True
             log.warning("the shared pace in Redis is unreachable (%s): this gateway paces alone", type(error).__name__)

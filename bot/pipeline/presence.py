@@ -63,14 +63,15 @@ class Presence:
 
     def beat(self) -> tuple[int, int]:
         """Renew the leases; recover what gateways no longer alive held. Returns (answers redone, sends given up)."""
-        now = datetime.now(UTC)
         with unit_of_work(self.sessions) as session:
+            now = leases.clock(session)
             leases.acquire(session, self.alive_lease, self.holder, now, self.ttl)
             self.leading = leases.acquire(session, SCHEDULER, self.holder, now, self.ttl)
             if self.polling and not leases.acquire(session, POLLER, self.holder, now, self.ttl):
                 log.error("another gateway took over polling Telegram (this one was unreachable for too long)")
                 self.polling = False
         with unit_of_work(self.sessions) as session:
+            now = leases.clock(session)
             alive = {self.holder} if self.alone else leases.alive(session, now)
             recovered = outbox.recover(session, alive)
             leases.forget_expired(session, now - timedelta(days=1))
@@ -85,11 +86,10 @@ class Presence:
         polling leaves its lease behind: it is waited out (at most its time to live), a live poller is not."""
         deadline = datetime.now(UTC) + self.ttl + timedelta(seconds=self.every)
         while True:
-            now = datetime.now(UTC)
             with unit_of_work(self.sessions) as session:
-                if leases.acquire(session, POLLER, self.holder, now, self.ttl):
+                if leases.acquire(session, POLLER, self.holder, leases.clock(session), self.ttl):
                     break
-            if now > deadline:
+            if datetime.now(UTC) > deadline:  # a wait on this host's clock: only its length matters
                 raise PollingTaken(
                     "another gateway on this database polls Telegram already (TELEGRAM_MODE=polling allows one):"
                     " stop it, or set TELEGRAM_MODE=webhook on every gateway"

@@ -8,15 +8,25 @@ expire and another gateway takes over what it held.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.models import Lease
 
 ALIVE = "gateway:"  # prefix of the lease that says a gateway is alive
+
+
+def clock(session: Session) -> datetime:
+    """Now, by the database's clock on PostgreSQL (gateways on several hosts need not agree on the time; a lease
+    compared across clocks that differ would look expired to one of them), by this host's on SQLite (one host)."""
+    if session.get_bind().dialect.name == "postgresql":
+        now = session.scalar(select(func.clock_timestamp()))
+        if isinstance(now, datetime):
+            return now.astimezone(UTC)
+    return datetime.now(UTC)
 
 
 def acquire(session: Session, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
