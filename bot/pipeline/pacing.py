@@ -33,6 +33,10 @@ class Pace(Protocol):
     async def pause(self, platform: str, chat: str, seconds: float, whole_platform: bool) -> None:
         """The platform said "wait": nothing to `chat` (or on the whole platform) for `seconds`."""
 
+    async def sent(self, platform: str, chat: str, chat_interval: float) -> None:
+        """A send to `chat` has just been answered: its next send waits `chat_interval` from now. The slot alone
+        is not enough: a send that left late (the database, a busy loop) would leave less than the interval."""
+
     async def aclose(self) -> None:
         """Release connections."""
 
@@ -62,6 +66,9 @@ class LocalPace:
         self.chat_free[chat] = max(self.chat_free.get(chat, 0.0), until)
         if whole_platform:
             self.platform_free[platform] = max(self.platform_free.get(platform, 0.0), until)
+
+    async def sent(self, platform: str, chat: str, chat_interval: float) -> None:
+        await self.pause(platform, chat, chat_interval, whole_platform=False)
 
     async def aclose(self) -> None:
         return None
@@ -145,6 +152,9 @@ class RedisPace:
         except (RedisError, OSError) as error:
             self._fall_back(error)
         await self.fallback.pause(platform, chat, seconds, whole_platform)
+
+    async def sent(self, platform: str, chat: str, chat_interval: float) -> None:
+        await self.pause(platform, chat, chat_interval, whole_platform=False)
 
     def _fall_back(self, error: Exception) -> None:
         self._away_until = time.monotonic() + AWAY

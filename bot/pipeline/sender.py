@@ -99,6 +99,7 @@ class OutboxWorker(Worker):
             if prepared.template is not None:
                 await turns.next()
                 await channel.send(outgoing.recipient, prepared.template)
+                await turns.done()
                 with unit_of_work(self.sessions) as session:
                     outbox.template_sent(session, outgoing.conversation_id)
             if prepared.hold is not None:
@@ -108,6 +109,7 @@ class OutboxWorker(Worker):
             for part in prepared.parts[outgoing.parts_sent :]:
                 await turns.next()
                 external_id = await channel.send(outgoing.recipient, part)
+                await turns.done()
                 with unit_of_work(self.sessions) as session:
                     outbox.part_sent(session, item_id, external_id)
             with unit_of_work(self.sessions) as session:
@@ -168,3 +170,7 @@ class Turns:
         if self.taken != 1:
             await self.pace.turn(self.platform, self.chat, self.channel.per_second, self.channel.per_chat_interval)
         self.taken += 1
+
+    async def done(self) -> None:
+        """A send went: the chat's next one waits its interval from now."""
+        await self.pace.sent(self.platform, self.chat, self.channel.per_chat_interval)

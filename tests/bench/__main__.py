@@ -1,9 +1,10 @@
 """`make bench`: figures for the partner finder, the NLU, the language resolver, latency and memory, and the
 channels under load with repeated deliveries, booking under contention, handoff to the inbox and the inbox with
-many conversations, nudges at scale, the web chat under a flood, each next to its baseline.
+many conversations, nudges at scale, the web chat under a flood, replicas (two gateways and two Rasa servers, one of
+each killed) against one of each, each next to its baseline.
 
 Prints figures; asserts nothing.
-Run with `.venv/bin/python -m tests.bench [finder|nlu|language|latency|channels|booking|handoff|nudges|flood ...]`.
+Run with `.venv/bin/python -m tests.bench [part ...]`: the parts are listed by `--help`; all of them by default.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bot.db import make_engine
 from bot.settings import LANGUAGES, ROOT
 
 TABLE = ROOT / "tests" / "data" / "language_messages.yml"
+PARTS = ["finder", "language", "latency", "nlu", "channels", "booking", "handoff", "nudges", "flood", "replicas"]
 
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
@@ -321,8 +323,8 @@ def main() -> int:
     parser.add_argument(
         "parts",
         nargs="*",
-        default=["finder", "language", "latency", "nlu", "channels", "booking", "handoff", "nudges", "flood"],
-        help="finder language latency nlu channels booking handoff nudges flood",
+        default=PARTS,
+        help=" ".join(PARTS),
     )
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=200)
@@ -333,6 +335,8 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=10_000, help="conversations in the inbox (handoff)")
     parser.add_argument("--nudge-people", type=int, default=10_000, help="young people due at once (nudges)")
     parser.add_argument("--nudge-idle", type=int, default=100_000, help="planned, not due, for the tick (nudges)")
+    parser.add_argument("--replica-messages", type=int, default=2000, help="messages in the replicas benchmark")
+    parser.add_argument("--replica-people", type=int, default=200, help="young people writing at once (replicas)")
     parser.add_argument("--nlu-config", default=str(ROOT / "config.yml"), help="pipeline to cross-validate")
     parser.add_argument("--cv-json", help="score the predictions nlu_cv.py wrote earlier instead of training")
     args = parser.parse_args()
@@ -364,6 +368,10 @@ def main() -> int:
         from tests.bench.flood import bench_flood
 
         bench_flood()
+    if "replicas" in args.parts:
+        from tests.bench.replicas import bench_replicas
+
+        bench_replicas(args.replica_messages, args.replica_people)
     return 0
 
 
