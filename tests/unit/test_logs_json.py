@@ -33,6 +33,12 @@ def captured() -> Iterator[io.StringIO]:
     handlers, level = root.handlers[:], root.level
     names = [*logs.FLOORS, "uvicorn", "uvicorn.access", "uvicorn.error"]
     levels = {name: logging.getLogger(name).level for name in names}
+    # As `python -m bot gateway` leaves uvicorn's loggers (log_config=None): no handler of their own, propagating.
+    # A uvicorn server started earlier in this test run with its default logging config changed them.
+    uvicorn = {name: logging.getLogger(name) for name in ("uvicorn", "uvicorn.access", "uvicorn.error")}
+    saved = {name: (lg.handlers[:], lg.propagate, lg.disabled) for name, lg in uvicorn.items()}
+    for lg in uvicorn.values():
+        lg.handlers[:], lg.propagate, lg.disabled = [], True, False
     logs.configure("debug", "json")
     stream = io.StringIO()
     root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
@@ -41,6 +47,8 @@ def captured() -> Iterator[io.StringIO]:
     root.setLevel(level)
     for name, old in levels.items():
         logging.getLogger(name).setLevel(old)
+    for name, (kept, propagate, disabled) in saved.items():
+        uvicorn[name].handlers[:], uvicorn[name].propagate, uvicorn[name].disabled = kept, propagate, disabled
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
