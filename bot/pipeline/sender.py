@@ -3,9 +3,9 @@
 Per channel at most `per_second` sends a second; per chat at least `per_chat_interval` seconds between two
 sends (bot.pipeline.pacing: shared by every gateway in Redis); one message per conversation at a time, so replies
 arrive in the order they were written. A message waits for its turn before it is taken: a gateway that dies holds
-only what it was really sending. A platform
-that says "wait" is waited out without counting a failure; other failures are retried with back-off; a
-refusal is final. What may not go now (WhatsApp's window) is held, with the reason, until the person writes.
+only what it was really sending. A platform that says "wait" is waited out without counting a failure; other
+failures are retried with back-off; a refusal is final. What may not go now (WhatsApp's window) is held, with the
+reason, until the person writes.
 """
 
 from __future__ import annotations
