@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import uuid
@@ -26,6 +27,19 @@ def postgres_available() -> bool:
         return False
 
 
+@contextlib.contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database on loopback named `prefix`_<random>, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"  # ours, not user input
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_ADMIN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped afterwards."""
@@ -33,13 +47,8 @@ def postgres_url() -> Iterator[str]:
         pytest.fail(
             f"PostgreSQL is not reachable at {POSTGRES_ADMIN}: start it (see README) or deselect with -m 'not postgres'"
         )
-    name = f"neet_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_ADMIN.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("neet_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -27,15 +27,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import redis
 import yaml
 from sqlalchemy import Engine, and_, select
@@ -47,7 +44,6 @@ from tests.stack import READY_TIMEOUT, StackFailed, free_port
 from tests.standins.graph_api import GraphApiStandin
 from tests.standins.telegram_api import SECRET_HEADER, TelegramApiStandin
 
-POSTGRES_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")  # as conftest
 REDIS_URL = "redis://127.0.0.1:6379/11"  # this module's own Redis database (tests/gateway/test_webchat_limits: 15)
 CHANNELS = ("telegram", "whatsapp")
 TELEGRAM_SECRET = "replicas-webhook-secret"
@@ -167,19 +163,6 @@ def launch(name: str, command: list[str], env: dict[str, str], url: str, logs: P
             preexec_fn=_die_with_parent,
         )
     return Part(name, url, popen, log)
-
-
-@contextlib.contextmanager
-def scratch_database(prefix: str) -> Iterator[str]:
-    """A new PostgreSQL database on loopback, dropped afterwards (nothing shared with the other tests)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_ADMIN.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

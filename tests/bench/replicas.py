@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.db import make_engine
 from bot.settings import ROOT, Settings
 from tests.bench.__main__ import heading
+from tests.conftest import scratch_database
 from tests.replicas import (
     Cluster,
     Fault,
@@ -34,7 +35,6 @@ from tests.replicas import (
     people,
     percentile,
     play,
-    scratch_database,
     start_cluster,
 )
 from tests.standins.graph_api import GraphApiStandin

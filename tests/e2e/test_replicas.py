@@ -17,6 +17,7 @@ import pytest
 
 from bot.db import make_engine
 from bot.settings import ROOT
+from tests.conftest import scratch_database
 from tests.replicas import (
     PACE_TOLERANCE,
     TEST_LIMITS,
@@ -28,7 +29,6 @@ from tests.replicas import (
     check,
     people,
     play,
-    scratch_database,
     start_cluster,
     summary,
 )

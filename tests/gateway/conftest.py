@@ -117,6 +117,21 @@ def telegram() -> Iterator[TelegramApiStandin]:
         yield standin
 
 
+WEBHOOK_SECRET = "a-secret-token-of-some-length_42"  # the Telegram webhook's secret in the tests
+
+
+@pytest.fixture
+def webhook(make_gateway: Any, telegram: TelegramApiStandin) -> Gateway:
+    """A started gateway that receives Telegram by webhook (the stand-in posts with WEBHOOK_SECRET)."""
+    gateway: Gateway = make_gateway(
+        TELEGRAM_BOT_TOKEN=telegram.token,
+        TELEGRAM_API_BASE_URL=telegram.base_url,
+        TELEGRAM_MODE="webhook",
+        TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
+    return gateway.start()
+
+
 @pytest.fixture
 def make_gateway(
     database_url: str, engine: Any, rasa: RasaStandin, tmp_path_factory: pytest.TempPathFactory

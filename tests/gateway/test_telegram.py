@@ -15,11 +15,11 @@ from bot.db import unit_of_work
 from bot.i18n import catalog
 from bot.knowledge import knowledge
 from bot.models import Direction, InboundKind, Message, MessageStatus, User
-from tests.gateway.conftest import Gateway
+from tests.gateway.conftest import WEBHOOK_SECRET, Gateway
 from tests.standins.rasa_rest import RasaStandin
 from tests.standins.telegram_api import TelegramApiStandin
 
-SECRET = "a-secret-token-of-some-length_42"
+SECRET = WEBHOOK_SECRET
 
 
 @pytest.fixture
@@ -215,17 +215,6 @@ def _point() -> dict[str, float]:
 
 def _photo() -> dict[str, Any]:
     return {"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1}
-
-
-@pytest.fixture
-def webhook(make_gateway: Any, telegram: TelegramApiStandin) -> Gateway:
-    gateway: Gateway = make_gateway(
-        TELEGRAM_BOT_TOKEN=telegram.token,
-        TELEGRAM_API_BASE_URL=telegram.base_url,
-        TELEGRAM_MODE="webhook",
-        TELEGRAM_WEBHOOK_SECRET=SECRET,
-    )
-    return gateway.start()
 
 
 async def test_webhook_mode_answers_what_telegram_pushes(webhook: Gateway, telegram) -> None:

@@ -7,12 +7,10 @@ Through the real poller and webhook against the Bot API stand-in, and the migrat
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -22,29 +20,18 @@ from bot.channels import telegram as channel
 from bot.db import MIGRATIONS, UTCDateTime, make_engine, unit_of_work, upgrade
 from bot.models import Conversation, Direction, InboundKind, Message
 from bot.services.messages import dedup_key_of
-from tests.conftest import POSTGRES_ADMIN, postgres_available
-from tests.gateway.conftest import Gateway
+from tests.conftest import POSTGRES_ADMIN, postgres_available, scratch_database
+from tests.gateway.conftest import WEBHOOK_SECRET, Gateway
 from tests.standins.rasa_rest import RasaStandin
 from tests.standins.telegram_api import TelegramApiStandin
 
-SECRET = "a-secret-token-of-some-length_42"
+SECRET = WEBHOOK_SECRET
 BOT = {"id": 123456, "is_bot": True, "first_name": "Test Bot", "username": "neet_test_bot"}
 
 
 @pytest.fixture
 def polling(make_gateway: Any, telegram: TelegramApiStandin) -> Gateway:
     gateway: Gateway = make_gateway(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE_URL=telegram.base_url)
-    return gateway.start()
-
-
-@pytest.fixture
-def webhook(make_gateway: Any, telegram: TelegramApiStandin) -> Gateway:
-    gateway: Gateway = make_gateway(
-        TELEGRAM_BOT_TOKEN=telegram.token,
-        TELEGRAM_API_BASE_URL=telegram.base_url,
-        TELEGRAM_MODE="webhook",
-        TELEGRAM_WEBHOOK_SECRET=SECRET,
-    )
     return gateway.start()
 
 
@@ -228,14 +215,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[st
         return
     if not postgres_available():
         pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN}")
-    name = f"neet_migrate_{uuid.uuid4().hex[:8]}"  # ours, not user input
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_ADMIN.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("neet_migrate") as url:
+        yield url
 
 
 def _rows(engine: sa.Engine) -> list[tuple[Any, ...]]:
