@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from bot.db import SessionFactory, unit_of_work
 from bot.models import Account, Consent, Direction, LanguageSource, Message, MessageStatus, Organisation, Role, User
-from bot.services import accounts, users
+from bot.services import accounts, messages, users
+from bot.services.messages import Reply
 
 PASSWORD = "a long password!"  # the password of the accounts made here
 CHEAP_SCRYPT_N = 2**10  # password hashing at a cost tests can afford
@@ -85,3 +86,17 @@ def offer_buttons(sessions: SessionFactory, channel: str, external_id: str, *pay
                 status=MessageStatus.SENT,
             )
         )
+
+
+def conversation_with_reply(sessions: SessionFactory) -> tuple[int, int, int]:
+    """A Telegram conversation with one inbound message (received, not answered yet) and its one reply (queued):
+    (conversation id, inbound id, reply id)."""
+    with unit_of_work(sessions) as session:
+        user = make_user(session, channel="telegram")
+        conversation = users.current_conversation(session, user, "telegram")
+        inbound = messages.store_inbound(
+            session, conversation, external_id=f"in-{uuid.uuid4().hex[:8]}", text="hi", payload=None
+        )
+        (reply,) = messages.store_replies(session, inbound, [Reply("hello", "fr")])
+        inbound.status = MessageStatus.RECEIVED  # the replies stand for the outbox only
+        return conversation.id, inbound.id, reply.id or 0

@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import update
 
 from bot.db import SessionFactory, unit_of_work
-from bot.models import Lease, Message, MessageStatus
+from bot.models import Conversation, Lease, Message, MessageStatus
 from bot.pipeline.presence import POLLER, SCHEDULER, PollingTaken, Presence
-from bot.services import leases, messages, outbox, users
-from bot.services.messages import Reply
-from tests.factories import make_user
+from bot.services import leases, messages, outbox
+from tests.factories import conversation_with_reply
 
 NEVER_TWICE = "interrupted while sending: not sent again, to never send twice"
 
@@ -45,24 +44,19 @@ def holder_of(sessions: SessionFactory, name: str) -> str | None:
 
 def caught_half_way(sessions: SessionFactory, holder: str) -> tuple[int, int]:
     """A message `holder` was answering and one it was sending (claimed by it): (inbound id, outbound id)."""
+    conversation_id, _, reply = conversation_with_reply(sessions)
     with unit_of_work(sessions) as session:
-        user = make_user(session, channel="telegram")
-        conversation = users.current_conversation(session, user, "telegram")
-        answered = messages.store_inbound(
-            session, conversation, external_id=f"in-{uuid.uuid4().hex[:8]}", text="hi", payload=None
-        )
-        (reply,) = messages.store_replies(session, answered, [Reply("hello", "fr")])
         pending = messages.store_inbound(
             session,
-            conversation,
+            session.get_one(Conversation, conversation_id),
             external_id=f"in-{uuid.uuid4().hex[:8]}",
             text="and then?",
             payload=None,
             status=MessageStatus.ANSWERING,
             holder=holder,
         )
-        assert outbox.claim(session, reply.id or 0, holder) is not None
-        return pending.id, reply.id or 0
+        assert outbox.claim(session, reply, holder) is not None
+        return pending.id, reply
 
 
 def status_of(sessions: SessionFactory, message_id: int) -> tuple[MessageStatus, str | None]:

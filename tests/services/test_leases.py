@@ -11,9 +11,8 @@ from sqlalchemy import Engine, select
 
 from bot.db import SessionFactory, make_session_factory, unit_of_work
 from bot.models import Lease, Message, MessageStatus
-from bot.services import leases, messages, outbox, users
-from bot.services.messages import Reply
-from tests.factories import make_user
+from bot.services import leases, messages, outbox
+from tests.factories import conversation_with_reply
 
 TTL = timedelta(seconds=20)
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -145,15 +144,8 @@ def test_of_gateways_racing_for_an_expired_lease_exactly_one_wins(engine: Engine
 
 def conversation_with(sessions: SessionFactory) -> tuple[int, int]:
     """A Telegram conversation with one inbound message (received) and its one reply (queued)."""
-    with unit_of_work(sessions) as session:
-        user = make_user(session, channel="telegram")
-        conversation = users.current_conversation(session, user, "telegram")
-        inbound = messages.store_inbound(
-            session, conversation, external_id=f"in-{uuid.uuid4().hex[:8]}", text="hi", payload=None
-        )
-        (reply,) = messages.store_replies(session, inbound, [Reply("hello", "fr")])
-        inbound.status = MessageStatus.RECEIVED  # not answered yet: the replies stand for the outbox only
-        return inbound.id, reply.id or 0
+    _, inbound, reply = conversation_with_reply(sessions)
+    return inbound, reply
 
 
 def answering(sessions: SessionFactory, message_id: int, holder: str | None) -> None:

@@ -13,24 +13,16 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db import make_engine
 from bot.understanding import logs
+from tests.unit.conftest import captured_logs
 
 BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    """Logging configured as our processes do (at DEBUG), written to a string; restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in [*logs.FLOORS, "uvicorn.access"]}
-    logs.configure("debug")
-    stream = io.StringIO()
-    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
+    """Logging configured as our processes do with LOG_FORMAT=text (at DEBUG), written to a string."""
+    with captured_logs("text") as stream:
+        yield stream
 
 
 @pytest.mark.parametrize(

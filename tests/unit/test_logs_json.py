@@ -21,6 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from bot.understanding import logs
+from tests.unit.conftest import captured_logs
 
 BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 FIELDS = {"time", "level", "logger", "message"}
@@ -28,27 +29,9 @@ FIELDS = {"time", "level", "logger", "message"}
 
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
-    """Logging configured as our processes do with LOG_FORMAT=json (at DEBUG), written to a string; restored after."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    names = [*logs.FLOORS, "uvicorn", "uvicorn.access", "uvicorn.error"]
-    levels = {name: logging.getLogger(name).level for name in names}
-    # As `python -m bot gateway` leaves uvicorn's loggers (log_config=None): no handler of their own, propagating.
-    # A uvicorn server started earlier in this test run with its default logging config changed them.
-    uvicorn = {name: logging.getLogger(name) for name in ("uvicorn", "uvicorn.access", "uvicorn.error")}
-    saved = {name: (lg.handlers[:], lg.propagate, lg.disabled) for name, lg in uvicorn.items()}
-    for lg in uvicorn.values():
-        lg.handlers[:], lg.propagate, lg.disabled = [], True, False
-    logs.configure("debug", "json")
-    stream = io.StringIO()
-    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
-    for name, (kept, propagate, disabled) in saved.items():
-        uvicorn[name].handlers[:], uvicorn[name].propagate, uvicorn[name].disabled = kept, propagate, disabled
+    """Logging configured as our processes do with LOG_FORMAT=json (at DEBUG), written to a string."""
+    with captured_logs("json") as stream:
+        yield stream
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
