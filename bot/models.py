@@ -119,6 +119,7 @@ class User(Base):
     """A young person. Only what the service needs; personal details only after consent."""
 
     __tablename__ = "users"
+    __table_args__ = (Index("ix_users_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The id Rasa and the actions know: never a phone number or a chat id.
@@ -139,6 +140,16 @@ class User(Base):
     plan: Mapped[str | None] = mapped_column(String(32))
     plan_started_at: Mapped[datetime | None]
     nudges_paused_at: Mapped[datetime | None]  # a caseworker paused this young person's nudges
+    # Their path through the programme (bot.services.path, the one door; every change is a PathEvent):
+    # 0 not yet with a partner, 1 identification and remobilisation, 2 guidance towards a plan, 3 follow-up of the
+    # plan; `phase_reached` is the highest ever (the funnel counts it). The plan's kind is `plan` above, its start
+    # `plan_started_at`; its outcome once ended. `plan_proposed_at`: they told the assistant a plan started, and
+    # no caseworker has confirmed or dismissed it yet.
+    phase: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    phase_reached: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    plan_outcome: Mapped[str | None] = mapped_column(String(16))
+    plan_ended_at: Mapped[datetime | None]
+    plan_proposed_at: Mapped[datetime | None]
     # They asked to be erased: everything else is gone already; the row and its identities go once the
     # confirmation has left (bot.services.erasure.finish), and with them every trace, the tracker store's too.
     erased_at: Mapped[datetime | None]
@@ -199,7 +210,10 @@ class Message(Base):
     """Every inbound and outbound message, with the channel's own id for it; outbound rows are the outbox."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_status_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_messages_status_due", "status", "next_attempt_at"),
+        Index("ix_messages_created_at", "created_at"),  # the dashboard's weekly figures
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
@@ -234,6 +248,9 @@ class Message(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     # The gateway that took it (answering, sending): when that gateway is gone, another recovers the message.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Outbound from the assistant: the key of its text in bot/locales (utter_fallback_rephrase says "not
+    # understood"), so the dashboard can count without reading anyone's words.
+    key: Mapped[str | None] = mapped_column(String(64))
 
     author: Mapped[Account | None] = relationship()
 
@@ -409,6 +426,7 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]  # set: no sign-in, no token, no session (`accounts disable`)
+    language: Mapped[str | None] = mapped_column(String(2))  # the inbox's language (fr, nl, en); None: the browser's
 
     organisation: Mapped[Organisation | None] = relationship()
 
@@ -475,6 +493,27 @@ class HandoffEvent(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PathEvent(Base):
+    """The audit of a young person's path: every change of phase, plan or outcome, and every plan they said had
+    started (a proposal) with its confirmation or dismissal (bot.services.path)."""
+
+    __tablename__ = "path_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # set, proposed, confirmed, dismissed
+    from_phase: Mapped[int] = mapped_column(Integer)
+    to_phase: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[str | None] = mapped_column(String(32))
+    plan_started_at: Mapped[datetime | None]
+    plan_outcome: Mapped[str | None] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))  # None: the person
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    actor: Mapped[Account | None] = relationship()
 
 
 class Note(Base):

@@ -134,6 +134,7 @@ def enqueue(session: Session, conversation_id: int, reply: Reply, reply_to_id: i
         language=reply.language,
         status=MessageStatus.QUEUED,
         reply_to_id=reply_to_id,
+        key=reply.key,
         template=json.dumps(reply.template.__dict__, ensure_ascii=False) if reply.template else None,
         attachment=json.dumps(reply.attachment.__dict__, ensure_ascii=False) if reply.attachment else None,
     )
