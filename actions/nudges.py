@@ -13,10 +13,9 @@ from actions.booking import book_appointment
 from actions.deps import language_of, latest_entity, latest_value, now, payload, t, user_of
 from actions.partners import find_partner
 from bot.knowledge.nudges import CHOICES, campaigns
-from bot.services import nudges
-from bot.services.profile import GOALS
+from bot.services import nudges, path
+from bot.services.path import PLANS
 
-PLANS = tuple(goal for goal in GOALS if goal != "unsure")  # what one can have started
 TO_A_PERSON = ("difficult", "stopped")  # the programme's phase 3: a plan in trouble gets a person at once
 SAID = {"done": "nudges.done", "snooze": "nudges.snoozed", "stop": "nudges.stopped_topic",
         "not_now": "nudges.not_now", "going_well": "nudges.going_well", "difficult": "nudges.difficult",
@@ -85,7 +84,8 @@ class ActionMyActirisDone(Action):
 
 
 class ActionStartedPlan(Action):
-    """They started a job, a training, an internship, studies or their own activity: noted, and followed up."""
+    """They started a job, a training, an internship, studies or their own activity: noted, followed up, and
+    proposed to their caseworker as their path's plan (bot.services.path)."""
 
     def name(self) -> str:
         return "action_started_plan"
@@ -104,6 +104,6 @@ class ActionStartedPlan(Action):
             return []
         with user_of(tracker) as (session, user):
             if user is not None:
-                nudges.start_plan(session, user, plan, now(), campaigns())
+                path.said_plan_started(session, user, plan, now(), campaigns())
         dispatcher.utter_message(text=t("nudges.plan_started", language))
         return []

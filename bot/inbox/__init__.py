@@ -8,10 +8,10 @@ inbox reads the gateway's state through bot.pipeline.state, which the applicatio
 
 from fastapi import FastAPI
 
-from bot.inbox import api, exports, headers, metrics, nudges, pages
+from bot.inbox import api, dashboard, exports, headers, metrics, nudges, pages, path
 from bot.services.handoff import HandoffError
 
-__all__ = ["api", "headers", "install", "metrics", "nudges", "pages"]
+__all__ = ["api", "dashboard", "headers", "install", "metrics", "nudges", "pages", "path"]
 
 
 def install(app: FastAPI) -> None:
@@ -22,6 +22,8 @@ def install(app: FastAPI) -> None:
     app.include_router(exports.router)
     app.include_router(nudges.pages)
     app.include_router(nudges.api)
+    app.include_router(path.router)  # a young person's path: the conversation page's panel
+    app.include_router(dashboard.router)  # the programme's figures: coordinators, and caseworkers for their own
     app.include_router(metrics.router)  # /metrics: allowed networks, coordinators and admins
     app.add_exception_handler(HandoffError, api.refused)
     app.add_middleware(headers.SecurityHeaders)

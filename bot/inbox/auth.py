@@ -14,6 +14,10 @@ The rules, applied in this order everywhere:
 
 Every route that shows a conversation's messages gets it through `read_conversation`, which writes the reading
 log (bot.services.access_log); one that only changes it uses `conversation_for`.
+
+A refusal is JSON with an English `detail` (for programs and the pages' script); the pages answer a browser
+(Accept: text/html) with a page in its person's language instead: the refusals they can meet are `Refused`, which
+carries the key of its words in bot.inbox.texts (bot.inbox.pages.PageRoute renders them).
 """
 
 from __future__ import annotations
@@ -40,6 +44,14 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 LOGIN = "/inbox/login"
 STAFF = (Role.COORDINATOR, Role.CASEWORKER)
+
+
+class Refused(HTTPException):
+    """A refusal a person may meet in a browser: `detail` for programs (English), `key` for the page it gets."""
+
+    def __init__(self, status_code: int, detail: str, key: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -107,13 +119,13 @@ async def with_csrf(request: Request, signed: Annotated[Signed, Depends(signed_i
         value = (await request.form()).get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
     if not same_token(given, signed.csrf_token):
-        raise HTTPException(status_code=403, detail="missing or wrong CSRF token: reload the page")
+        raise Refused(403, "missing or wrong CSRF token: reload the page", "common.errors.csrf")
     return signed
 
 
 def _staff(signed: Signed) -> Signed:
     if signed.account.role not in STAFF:
-        raise HTTPException(status_code=403, detail="an admin account sees no conversations")
+        raise Refused(403, "an admin account sees no conversations", "common.errors.admin_no_conversations")
     return signed
 
 
@@ -135,13 +147,13 @@ def post_staff(signed: Annotated[Signed, Depends(with_csrf)]) -> Signed:
 def page_admin(signed: Annotated[Signed, Depends(signed_in)]) -> Signed:
     """An admin, on a page (the accounts)."""
     if signed.account.role != Role.ADMIN:
-        raise HTTPException(status_code=403, detail="for admins only")
+        raise Refused(403, "for admins only", "common.errors.admins_only")
     return signed
 
 
 def _coordinator(signed: Signed) -> Signed:
     if signed.account.role != Role.COORDINATOR:
-        raise HTTPException(status_code=403, detail="for coordinators only")
+        raise Refused(403, "for coordinators only", "common.errors.coordinators_only")
     return signed
 
 
@@ -168,8 +180,8 @@ SignedPost = Annotated[Signed, Depends(with_csrf)]
 def conversation_for(session: Session, account: Account, conversation_id: int) -> Conversation:
     """The conversation if `account` may read it; 404 alike for one they may not and for none at all."""
     conversation = queries.can_read(session, account, conversation_id)
-    if conversation is None:
-        raise HTTPException(status_code=404, detail="no such conversation")
+    if conversation is None:  # the same words for the API: a program learns no more than a browser
+        raise Refused(404, "no such conversation", "common.errors.no_conversation")
     return conversation
 
 

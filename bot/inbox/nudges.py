@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 from bot.inbox import auth, display, queries
 from bot.inbox.api import ERRORS
 from bot.inbox.auth import ApiCoordinator, ApiCoordinatorWrite, Coordinator, CoordinatorPost, Db, StaffPost
-from bot.inbox.pages import render, see_other
+from bot.inbox.pages import PageRoute, render, see_other
 from bot.knowledge.nudges import Campaigns
 from bot.models import utcnow
 from bot.pipeline import state
 from bot.services import nudges
 
-pages = APIRouter(prefix="/inbox", include_in_schema=False)
+pages = APIRouter(prefix="/inbox", include_in_schema=False, route_class=PageRoute)  # refusals: pages for browsers
 api = APIRouter(prefix="/inbox/api", tags=["nudges"], responses=ERRORS)
 
 
@@ -65,7 +65,7 @@ def pause_campaign_form(
     try:
         nudges.pause_campaign(session, campaign_id, paused, signed.account.id, utcnow(), _campaigns(request))
     except nudges.UnknownCampaign:
-        raise HTTPException(status_code=404, detail="no such campaign") from None
+        raise auth.Refused(404, "no such campaign", "common.errors.no_campaign") from None
     return see_other("/inbox/campaigns")
 
 

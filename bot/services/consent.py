@@ -15,6 +15,7 @@ from bot.models import (
     MessageStatus,
     Note,
     Nudge,
+    PathEvent,
     User,
 )
 
@@ -34,9 +35,15 @@ def forget_personal_data(session: Session, user: User) -> None:
     """Erase what the young person told us (their messages' text, goal, chosen partner, plan, nudges and their
     answers) and their appointments
     (the seats are free again, no reminder will come), with the confirmations and reminders that described them,
-    what caseworkers wrote to them and the notes they kept about them; keep the bare log lines."""
-    user.goal = user.partner = user.plan = None
-    user.plan_started_at = user.my_actiris_done_at = None
+    what caseworkers wrote to them and the notes they kept about them; keep the bare log lines.
+
+    Their phase stays, and the path's audit without its plans: the programme's count of where someone is (a
+    number), not what they told us; erasing the person deletes both with the row."""
+    user.goal = user.partner = user.plan = user.plan_outcome = None
+    user.plan_started_at = user.my_actiris_done_at = user.plan_ended_at = user.plan_proposed_at = None
+    session.execute(
+        update(PathEvent).where(PathEvent.user_id == user.id).values(plan=None, plan_started_at=None, plan_outcome=None)
+    )
     session.execute(delete(Nudge).where(Nudge.user_id == user.id))  # what they were sent first, and answered
     conversations = select(Conversation.id).where(Conversation.user_id == user.id)
     session.execute(

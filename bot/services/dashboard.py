@@ -33,6 +33,7 @@ from bot.models import (
     Consent,
     Conversation,
     Direction,
+    ErasureCount,
     HandoffEvent,
     HandoffStatus,
     InboundKind,
@@ -165,6 +166,7 @@ class Dashboard:
     sources: tuple[tuple[str, int | None], ...]
     partners: tuple[PartnerRow, ...]
     health: Health
+    erased: int | None = None  # young people erased in the period (asked, or retention): no longer counted above
 
     def tables(self) -> dict[str, Table]:
         """Every table, by name, as the CSV export writes them."""
@@ -209,6 +211,7 @@ class Dashboard:
                     ("understood_percent", self.health.understood),
                     ("asked_person", self.health.asked_person),
                     ("crisis", self.health.crisis),
+                    ("erased", self.erased),
                     *((f"nudges_{k}", v) for k, v in self.health.nudges.items()),
                 ),
             ),
@@ -294,10 +297,15 @@ def cohort(filters: Filters, zone: ZoneInfo) -> Select[int]:
     query = select(User.id).where(User.created_at >= start, User.created_at < end, User.erased_at.is_(None))
     if filters.partner is not None:
         query = query.where(of_partner(filters.partner))
-    if filters.channel is not None:
-        query = query.where(
-            exists().where(ChannelIdentity.user_id == User.id, ChannelIdentity.channel == filters.channel)
+    if filters.channel is not None:  # the channel they first came on, as the weekly series count them
+        first = (
+            select(ChannelIdentity.channel)
+            .where(ChannelIdentity.user_id == User.id)
+            .order_by(ChannelIdentity.id)
+            .limit(1)
+            .scalar_subquery()
         )
+        query = query.where(first == filters.channel)
     if filters.language is not None:
         query = query.where(User.language == filters.language)
     return query
@@ -548,4 +556,16 @@ def build(session: Session, filters: Filters, zone: ZoneInfo, partner_names: Seq
         sources=sources(people.values()),
         partners=partners(session, ids, people, filters, zone, partner_names),
         health=health(session, ids, filters, zone),
+        erased=erased(session, filters),
     )
+
+
+def erased(session: Session, filters: Filters) -> int | None:
+    """How many young people were erased in the period, by request or by retention: they are counted nowhere else
+    any more (the day's count is all that is kept of them, bot.services.erasure)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(ErasureCount.requested + ErasureCount.expired), 0)).where(
+            ErasureCount.day >= filters.start, ErasureCount.day <= filters.end
+        )
+    )
+    return shown(int(total or 0))

@@ -5,7 +5,8 @@ What goes in: their profile and consent records, their channel identities (their
 WhatsApp), every conversation with its messages (what they wrote, what the assistant and caseworkers answered; a
 caseworker is named by first name only), the handoff history, the internal notes kept about them (their text and
 date: notes about a person are personal data; the author is not named), appointments and their reminders, nudges
-and their answers, stopped topics, and these links. A link's file is built from the database when it is opened,
+and their answers, stopped topics, their path through the programme (phase, plan, and each change of it: the
+caseworker by first name) and these links. A link's file is built from the database when it is opened,
 so the file itself is never stored; of the link only the token's SHA-256 is kept.
 """
 
@@ -39,6 +40,7 @@ from bot.models import (
     Nudge,
     NudgeOptOut,
     Organisation,
+    PathEvent,
     Reminder,
     User,
     utcnow,
@@ -116,6 +118,21 @@ def export(session: Session, user: User, now: datetime | None = None) -> Export:
             }
             for n in session.scalars(select(Nudge).where(Nudge.user_id == user.id).order_by(Nudge.due_at, Nudge.id))
         ],
+        "path": [
+            {
+                "change": e.kind,
+                "from_phase": e.from_phase,
+                "to_phase": e.to_phase,
+                "plan": e.plan,
+                "plan_started_at": _at(e.plan_started_at),
+                "plan_outcome": e.plan_outcome,
+                "by": "you" if e.kind == "proposed" else "caseworker",
+                "caseworker": _first_name(e.actor),
+                "team": teams.get(e.organisation_id) if e.organisation_id else None,
+                "at": _at(e.created_at),
+            }
+            for e in session.scalars(select(PathEvent).where(PathEvent.user_id == user.id).order_by(PathEvent.id))
+        ],
         "stopped_topics": [
             {"topic": o.topic, "since": _at(o.created_at)}
             for o in session.scalars(select(NudgeOptOut).where(NudgeOptOut.user_id == user.id).order_by(NudgeOptOut.id))
@@ -135,8 +152,13 @@ def _profile(user: User) -> dict[str, Any]:
         "consent": user.consent.value,
         "goal": user.goal,
         "partner": user.partner,
+        "phase": user.phase,
+        "phase_reached": user.phase_reached,
         "plan": user.plan,
         "plan_started_at": _at(user.plan_started_at),
+        "plan_outcome": user.plan_outcome,
+        "plan_ended_at": _at(user.plan_ended_at),
+        "plan_proposed_at": _at(user.plan_proposed_at),
         "my_actiris_done_at": _at(user.my_actiris_done_at),
         "source": user.source,
         "created_at": _at(user.created_at),
@@ -244,11 +266,12 @@ def keeps_anything(data: Export) -> bool:
     profile = data["profile"]
     return bool(
         profile["consent"] == Consent.GIVEN.value
-        or any(profile[key] for key in ("goal", "partner", "plan"))
+        or any(profile[key] for key in ("goal", "partner", "plan", "phase_reached"))
         or any(m["text"] and m["from"] != "assistant" for c in data["conversations"] for m in c["messages"])
         or any(c["notes"] or c["handoff"] for c in data["conversations"])
         or data["appointments"]
         or data["nudges"]
+        or data["path"]
         or data["stopped_topics"]
     )
 

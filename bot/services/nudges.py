@@ -115,6 +115,8 @@ def excluded(
         return "a plan has started"
     if audience.phase == "with_plan" and user.plan_started_at is None:
         return "no plan started"
+    if audience.phase == "with_plan" and user.plan_outcome is not None:
+        return "the plan has ended"  # a caseworker set its outcome (bot.services.path)
     if audience.channels and not channels_of(session, user) & set(audience.channels):
         return "not on these channels"
     return None

@@ -1,5 +1,8 @@
 """The caseworker inbox in a real headless Chromium (Debian's, driven by Playwright), with a young person on
-Telegram (the real client against the stand-in) and the real model behind the assistant."""
+Telegram (the real client against the stand-in) and the real model behind the assistant.
+
+The browser says it is in Brussels in French (locale fr-BE): the inbox answers in French, so the test finds its
+fields and buttons by their French words (read from the inbox's catalog, `inbox`)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from bot.inbox import texts
 from tests.e2e.conftest import Stack
 from tests.e2e.test_appointments import TelegramChat
 from tests.e2e.test_channels import t
@@ -20,6 +24,11 @@ from tests.e2e.test_handoff import cli, conversation_of, eventually, start
 pytestmark = pytest.mark.stack
 PASSWORD = "correct horse battery staple"
 SLOW = 20_000  # ms a page may take to show what the young person wrote (it polls every 2 s)
+
+
+def inbox(key: str) -> str:
+    """A word of the inbox as the French browser reads it."""
+    return texts.text(key, "fr")
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +63,10 @@ def caseworker(stack: Stack) -> str:
 
 def sign_in(page: Page, stack: Stack, email: str) -> None:
     page.goto(f"{stack.url}/inbox/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("html")).to_have_attribute("lang", "fr")  # the browser's language, not English
+    page.get_by_label(inbox("login.email")).fill(email)
+    page.get_by_label(inbox("login.password")).fill(PASSWORD)
+    page.get_by_role("button", name=inbox("login.submit"), exact=True).click()
     # The urgent queue first when it has conversations (other tests' crises), else the waiting one.
     expect(page).to_have_url(re.compile(rf"^{re.escape(stack.url)}/inbox/queue/(urgent|waiting)$"))
 
@@ -76,7 +86,7 @@ def test_a_caseworker_answers_a_young_person_on_telegram_and_gives_the_conversat
     page.goto(f"{stack.url}/inbox/queue/waiting")
     row = page.locator("#rows tr", has_text="de l'aide pour mon CV")
     expect(row).to_have_count(1, timeout=SLOW)  # the queue refreshes itself
-    expect(row).to_contain_text("fr")
+    expect(row).to_contain_text(inbox("labels.language.fr"))  # "français": the young person's language
     row.get_by_role("link").click()
     expect(page).to_have_url(f"{stack.url}/inbox/conversations/{talk.id}")
     # What the young person wrote is shown as text, markup and all, and nothing of it runs.
@@ -85,14 +95,14 @@ def test_a_caseworker_answers_a_young_person_on_telegram_and_gives_the_conversat
 
     answer = "Bonjour, c'est Samira d'Actiris. Tu peux m'envoyer ton CV ici ?"
     page.locator("#reply-text").fill(answer)
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name=inbox("conversation.send"), exact=True).click()
     chat.expect(lambda m: m.get("text") == answer)  # through the outbox, on their own channel
     assert conversation_of(stack, chat.chat_id).handoff_status == "assigned"
 
     chat.say("oui je te l'envoie ce soir, merci !")
     expect(page.locator("#history")).to_contain_text("je te l'envoie ce soir", timeout=SLOW)  # without reloading
 
-    page.get_by_role("button", name="Resolve").click()
+    page.get_by_role("button", name=inbox("conversation.resolve"), exact=True).click()
     chat.expect(lambda m: m.get("text") == t("handoff.resolved", "fr"))
     chat.say("c'est quoi Actiris ?")
     chat.expect(lambda m: bool(m.get("text")))  # the assistant answers again
@@ -102,10 +112,10 @@ def test_a_caseworker_answers_a_young_person_on_telegram_and_gives_the_conversat
 def test_signing_in_with_a_wrong_password_says_so_and_lets_nobody_in(stack: Stack, page: Page) -> None:
     email = caseworker(stack)
     page.goto(f"{stack.url}/inbox/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("not the password at all")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
+    page.get_by_label(inbox("login.email")).fill(email)
+    page.get_by_label(inbox("login.password")).fill("not the password at all")
+    page.get_by_role("button", name=inbox("login.submit"), exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text(inbox("login.wrong"))
     page.goto(f"{stack.url}/inbox/queue/waiting")
     expect(page).to_have_url(f"{stack.url}/inbox/login")
 
@@ -114,12 +124,12 @@ def test_a_coordinator_pauses_and_resumes_a_nudge_campaign(stack: Stack, page: P
     email = f"coordinator-{uuid.uuid4().hex[:6]}@actiris.example"
     cli(stack, "accounts", "create", "--email", email, "--password", PASSWORD, "--role", "coordinator")
     sign_in(page, stack, email)
-    page.get_by_role("link", name="Nudges").click()
+    page.get_by_role("link", name=inbox("common.nav_nudges"), exact=True).click()
     expect(page).to_have_url(f"{stack.url}/inbox/campaigns")
     row = page.locator("tr", has_text="my_actiris").first
-    expect(row).to_contain_text("running")
-    row.get_by_role("button", name="Pause").click()
+    expect(row).to_contain_text(inbox("campaigns.running"))
+    row.get_by_role("button", name=inbox("campaigns.pause")).click()
     row = page.locator("tr", has_text="my_actiris").first
-    expect(row).to_contain_text("paused")
-    row.get_by_role("button", name="Resume").click()
-    expect(page.locator("tr", has_text="my_actiris").first).to_contain_text("running")
+    expect(row).to_contain_text(inbox("campaigns.paused"))
+    row.get_by_role("button", name=inbox("campaigns.resume")).click()
+    expect(page.locator("tr", has_text="my_actiris").first).to_contain_text(inbox("campaigns.running"))

@@ -55,6 +55,7 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], Statuses | dict[str, Statu
     ("GET",  "/inbox/login"):                           ({},                          (303,  303,  303,  303,  200)),
     ("POST", "/inbox/login"):                           ({"email": "x@example.org"},  (403,  403,  403,  403,  403)),
     ("POST", "/inbox/logout"):                          ({},                          (303,  303,  303,  303,  303)),
+    ("POST", "/inbox/language"):                        ({"language": "nl"},          (303,  303,  303,  303,  303)),
     ("GET",  "/inbox/"):                                ({},                          (303,  303,  303,  303,  303)),
     ("GET",  "/inbox/queue/{view}"):                    ({},                          (200,  200,  200,  403,  303)),
     ("GET",  "/inbox/queue/{view}/rows"):               ({},                          (200,  200,  200,  403,  401)),
@@ -63,6 +64,8 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], Statuses | dict[str, Statu
     ("GET",  "/inbox/static/{name}"):                   ({},                          (200,  200,  200,  200,  200)),
     ("GET",  "/inbox/campaigns"):                       ({},                          (200,  403,  403,  403,  303)),
     ("POST", "/inbox/campaigns/{campaign_id}/pause"):   ({"paused": "true"},          (404,  403,  403,  403,  303)),
+    ("GET",  "/inbox/dashboard"):                       ({},                          (200,  200,  200,  403,  303)),
+    ("GET",  "/inbox/dashboard/{table}.csv"):           ({},                          (200,  200,  200,  403,  303)),
     ("GET",  "/inbox/conversations/{conversation_id}"): ({}, {
         "people": (200,  200,  404,  403,  303), "bot": NOT_THERE}),
     ("GET",  "/inbox/conversations/{conversation_id}/messages"): ({}, {
@@ -79,6 +82,12 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], Statuses | dict[str, Statu
         "people": (303,  303,  404,  403,  303), "bot": NOT_THERE}),
     ("POST", "/inbox/conversations/{conversation_id}/nudges"): ({"paused": "true"}, {
         "people": (303,  303,  404,  403,  303), "bot": NOT_THERE}),
+    ("POST", "/inbox/conversations/{conversation_id}/path"): ({"phase": "1"}, {
+        "people": (303,  303,  404,  403,  303), "bot": NOT_THERE}),
+    ("POST", "/inbox/conversations/{conversation_id}/path/confirm"): ({}, {  # nothing proposed: said, and 400
+        "people": (400,  400,  404,  403,  303), "bot": NOT_THERE}),
+    ("POST", "/inbox/conversations/{conversation_id}/path/dismiss"): ({}, {
+        "people": (400,  400,  404,  403,  303), "bot": NOT_THERE}),
     # the API: a write token per role
     ("GET",  "/inbox/api/conversations"):               ({},                          (200,  200,  200,  403,  401)),
     ("GET",  "/inbox/api/access-log"):                  ({},                          (200,  403,  403,  403,  401)),
@@ -103,7 +112,7 @@ EXPECTED: dict[tuple[str, str], tuple[dict[str, Any], Statuses | dict[str, Statu
         "people": (200,  200,  404,  403,  401), "bot": (404,  404,  404,  403,  401)}),
 }
 # fmt: on
-PARAMETERS = {"view": "waiting", "name": "inbox.js", "campaign_id": "no_such_campaign"}
+PARAMETERS = {"view": "waiting", "name": "inbox.js", "campaign_id": "no_such_campaign", "table": "funnel"}
 
 
 def inbox_routes(app: FastAPI) -> set[tuple[str, str]]:

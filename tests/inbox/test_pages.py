@@ -149,7 +149,7 @@ def test_a_queue_shows_tabs_with_counts_and_a_row_per_conversation(
     page = client_for("caseworker_a").get("/inbox/queue/waiting")
     assert page.status_code == 200
     assert re.search(r'data-count="waiting">1<', page.text) and re.search(r'data-count="urgent">0<', page.text)
-    for cell in ("fr", organisation.name, "web", "waiting", "3 h 5 min", "I need help with my CV"):
+    for cell in ("French", organisation.name, "web chat", "waiting", "3 h 5 min", "I need help with my CV"):
         assert f"<td>{cell}</td>" in page.text or f">{cell}</a>" in page.text, cell
     rows = client_for("caseworker_a").get("/inbox/queue/waiting/rows").json()
     assert rows["counts"] == {"urgent": 0, "waiting": 1, "mine": 0}
@@ -205,14 +205,14 @@ def test_a_conversation_shows_its_history_notes_and_context(
     page = client_for("caseworker_a").get(f"/inbox/conversations/{world.conversations['a']}")
     assert page.status_code == 200
     html = page.text
-    assert "I need help with my CV" in html and "2026-01-15 10:30" in html
+    assert "I need help with my CV" in html and "15 Jan 2026, 10:30" in html
     assert "A person will answer you soon." in html and "Assistant" in html
     assert "Hello, I am Anna" in html and "<b>Anna of A</b>" in html
     assert html.count("(not kept)") == 1  # the erased message, and only it
     assert "Prefers mornings" in html
-    for context in ("job", "src_jes", "given", "actiris · 2026-02-03 14:00 · booked"):
+    for context in ("a job", "src_jes", "given", "actiris · 3 Feb 2026, 14:00 · booked"):
         assert context in html, context
-    assert "bot → waiting (asked)" in html and "waiting → assigned (assigned) by Anna of A" in html
+    assert "assistant → waiting (asked)" in html and "waiting → assigned (assigned) by Anna of A" in html
 
 
 def test_a_reply_goes_to_the_outbox_in_the_caseworkers_name_and_assigns_them(
@@ -267,9 +267,9 @@ def test_a_refused_action_shows_the_page_again_with_the_reason_and_the_draft(
     assert refused.status_code == 409 and "cannot see this conversation" in refused.text
     assert conversation(sessions, world.conversations["a"]).handoff_status == HandoffStatus.WAITING
     empty = post(client_for("caseworker_a"), f"{path}/note", text="   ")
-    assert empty.status_code == 409 and "an empty note is not kept" in empty.text
+    assert empty.status_code == 409 and "An empty note is not kept." in empty.text
     unknown = post(client_for("caseworker_a"), f"{path}/transfer", organisation="999999")
-    assert unknown.status_code == 400 and "no such organisation" in unknown.text
+    assert unknown.status_code == 400 and "No such organisation." in unknown.text
 
 
 # --- WhatsApp's 24-hour window -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from bot.models import (
     Appointment,
     Consent,
     Direction,
+    ErasureCount,
     HandoffEvent,
     InboundKind,
     Message,
@@ -241,3 +242,14 @@ def test_the_tables_are_what_the_page_shows(sessions: SessionFactory, built: Bui
     channels = tables["channels"]
     assert channels.columns == ("week", "telegram", "whatsapp")
     assert ("2026-09-07", 14, 7) in channels.rows
+
+
+def test_the_young_people_erased_in_the_period_are_said(sessions: SessionFactory) -> None:
+    with unit_of_work(sessions) as session:
+        session.add_all([
+            ErasureCount(day=date(2026, 9, 1), requested=2, expired=5),
+            ErasureCount(day=date(2026, 12, 1), requested=1, expired=1),
+            ErasureCount(day=date(2025, 1, 1), requested=9, expired=9),
+        ])  # fmt: skip
+    assert board(sessions).erased == 7  # June to November 2026 only
+    assert board(sessions, Filters(date(2026, 12, 1), date(2026, 12, 5))).erased is None  # 2: under 5

@@ -1,5 +1,7 @@
 // The inbox's only script (the Content-Security-Policy allows no other): it polls for new messages on a
 // conversation (every 2 s) and for the rows of a queue (every 5 s). Data is written with textContent only.
+// Its few words come from the page, in the caseworker's language (data-urgent, data-open, data-empty on #rows);
+// the server sends the rows and messages already in that language.
 (function () {
   "use strict";
 
@@ -46,11 +48,16 @@
 
   var rows = document.getElementById("rows");
   if (rows) {
+    var words = {
+      urgent: rows.getAttribute("data-urgent") || "urgent",
+      open: rows.getAttribute("data-open") || "(open)",
+      empty: rows.getAttribute("data-empty") || "Nothing here."
+    };
     poll(function () { return rows.getAttribute("data-rows-url"); }, 5000, function (data) {
       var fresh = data.rows.map(function (row) {
         var tr = el("tr", row.urgent ? "urgent" : "");
         var badges = el("td");
-        if (row.urgent) badges.appendChild(el("span", "badge urgent", "urgent"));
+        if (row.urgent) badges.appendChild(el("span", "badge urgent", words.urgent));
         row.flags.forEach(function (flag) {
           badges.appendChild(document.createTextNode(" "));
           badges.appendChild(el("span", "badge", flag));
@@ -59,7 +66,7 @@
         [row.language, row.organisation, row.channel, row.status, row.assignee, row.waiting].forEach(function (v) {
           tr.appendChild(el("td", "", v));
         });
-        var link = el("a", "", row.preview || "(open)");
+        var link = el("a", "", row.preview || words.open);
         link.href = row.url;  // built by the server from a conversation id
         var cell = el("td");
         cell.appendChild(link);
@@ -67,7 +74,7 @@
         return tr;
       });
       if (!fresh.length) {
-        var empty = el("td", "empty", "Nothing here.");
+        var empty = el("td", "empty", words.empty);
         empty.colSpan = 8;
         var tr = el("tr");
         tr.appendChild(empty);
@@ -80,4 +87,9 @@
       });
     });
   }
+
+  // The header's language switch goes as soon as a language is chosen (its button stays, for no script).
+  Array.prototype.forEach.call(document.querySelectorAll("form.language select"), function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
 })();
