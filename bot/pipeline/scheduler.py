@@ -17,6 +17,7 @@ from dataclasses import astuple
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import IntegrityError
 
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge.agendas import Agendas
@@ -119,10 +120,18 @@ class Scheduler:
 
     def _plan_nudges(self) -> int:
         after: int | None = 0
-        batches = 0
+        batches, raced = 0, 0
         while after is not None:
-            with unit_of_work(self.sessions) as session:
-                after = nudges.plan_everyone(session, self.clock(), self.campaigns, after_id=after)
+            try:
+                with unit_of_work(self.sessions) as session:
+                    after = nudges.plan_everyone(session, self.clock(), self.campaigns, after_id=after)
+            except IntegrityError:
+                # A young person of the batch was erased meanwhile (retention, a request): the batch again,
+                # without them. Bounded, so that a lasting fault still stops the job (and is logged).
+                raced += 1
+                if raced > 3:
+                    raise
+                continue
             batches += 1
         return batches
 

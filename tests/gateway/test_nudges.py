@@ -19,10 +19,11 @@ from sqlalchemy import select
 from bot.db import unit_of_work
 from bot.knowledge.agendas import agendas
 from bot.knowledge.nudges import campaigns
-from bot.models import ChannelIdentity, Consent, ConsentRecord, Nudge, NudgeStatus
+from bot.models import ChannelIdentity, Consent, ConsentRecord, Nudge, NudgeStatus, User
 from bot.pipeline.scheduler import Scheduler
 from bot.services import messages, nudge_sending, nudges, users
 from bot.services.messages import Reply
+from tests.factories import make_user
 from tests.gateway.conftest import Gateway, ManualClock
 from tests.gateway.test_reminders import tick
 from tests.standins.telegram_api import TelegramApiStandin
@@ -174,3 +175,28 @@ def test_the_scheduler_sends_every_due_nudge_and_leaves_a_broken_one_due(
         assert statuses.pop(broken) == NudgeStatus.PENDING  # undone alone, tried again at the next run
         assert set(statuses.values()) == {NudgeStatus.SENT}
     assert scheduler.send_nudges(limit=5) == 0  # nothing else is due
+
+
+def test_planning_everyone_goes_on_when_a_young_person_is_erased_meanwhile(
+    sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with unit_of_work(sessions) as session:
+        ids = []
+        for _ in range(3):  # consent given before nudges existed: never planned
+            user = make_user(session, channel="telegram", consent=Consent.GIVEN, language="fr")
+            ids.append(user.id)
+    real_plan, erased = nudges.plan, []
+
+    def plan(session: Any, user: Any, *args: Any, **kwargs: Any) -> Any:
+        if not erased:  # retention erases the first one between the batch's read and its writes
+            erased.append(user.id)
+            with unit_of_work(sessions) as other:
+                other.delete(other.get_one(User, user.id))
+        return real_plan(session, user, *args, **kwargs)
+
+    monkeypatch.setattr(nudges, "plan", plan)
+    scheduler = Scheduler(sessions, agendas(), clock=lambda: brussels(2026, 11, 23, 10, 31), campaigns=campaigns())
+    assert scheduler._plan_nudges() == 1
+    with unit_of_work(sessions) as session:
+        planned = set(session.scalars(select(Nudge.user_id)))
+    assert planned == set(ids[1:])  # the others are planned, at once
