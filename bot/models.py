@@ -566,6 +566,18 @@ class ErasureCount(Base):
     expired: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class MessageDay(Base):
+    """The assistant's messages of one closed day (Brussels) on one channel, counted once by the scheduler for the
+    dashboard (bot.services.dashboard.summarise): counts only, linked to nobody, so they outlive an erasure."""
+
+    __tablename__ = "message_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    answered: Mapped[int] = mapped_column(Integer, default=0)  # messages the assistant answered (texts, taps)
+    not_understood: Mapped[int] = mapped_column(Integer, default=0)  # of its answers, "say it another way"
+
+
 class Lease(Base):
     """A named lease held by one gateway until `expires_at`: "gateway:<id>" says a gateway is alive (renewed every
     few seconds), "scheduler" which gateway runs the timed work, "telegram-poller" which one polls Telegram."""

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.db import SessionFactory, unit_of_work
 from bot.knowledge.agendas import Agendas
 from bot.knowledge.nudges import Campaigns, Rules
-from bot.services import erasure, nudge_sending, nudges, reminders
+from bot.services import dashboard, erasure, nudge_sending, nudges, reminders
 from bot.services.tracker_store import TrackerStore
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class Scheduler:
         self._every(self.plan_nudges, "plan_nudges", hours=6)
         self._every(self.finish_erasures, "erasures", seconds=interval)
         self._every(self.apply_retention, "retention", hours=24)
+        self._every(self.summarise, "summarise", hours=1)
 
     def _every(self, job: Callable[[], Awaitable[object]], name: str, **interval: float) -> None:
         """Run `job` now and then at each interval; one at a time, and a run missed while busy is not repeated.
@@ -100,6 +101,15 @@ class Scheduler:
         if sent:
             self.on_sent()
         return sent
+
+    async def summarise(self) -> int:
+        """Count the settled days' messages for the dashboard (bot.services.dashboard.summarise); how many days."""
+        return await asyncio.to_thread(self._summarise)
+
+    def _summarise(self) -> int:
+        zone = self.agendas.zone
+        with unit_of_work(self.sessions) as session:
+            return dashboard.summarise(session, self.clock().astimezone(zone).date(), zone)
 
     async def finish_erasures(self) -> int:
         """Finish the erasures whose confirmation has left; returns how many young people were erased."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.models import (
@@ -38,6 +38,7 @@ from bot.models import (
     HandoffStatus,
     InboundKind,
     Message,
+    MessageDay,
     MessageStatus,
     Nudge,
     NudgeOptOut,
@@ -481,24 +482,14 @@ def _handoffs(user_ids: Select[int], start: datetime, end: datetime) -> Select[s
 
 def health(session: Session, ids: Select[int], filters: Filters, zone: ZoneInfo) -> Health:
     """Messages answered and not understood, people asked for, crises, nudges: in the period, for the cohort when
-    a filter narrows it (all young people otherwise, the indexes then suffice)."""
+    a filter narrows it (all young people otherwise)."""
     start, end = bounds(filters, zone)
     narrowed = filters.partner is not None or filters.channel is not None or filters.language is not None
-    in_period = and_(Message.created_at >= start, Message.created_at < end)
     mine = Conversation.user_id.in_(ids) if narrowed else None
-
-    def messages(*where: ColumnElement[bool]) -> int:
-        query = select(func.count()).select_from(Message).where(in_period, *where)
-        if mine is not None:
-            query = query.join(Conversation, Conversation.id == Message.conversation_id).where(mine)
-        return session.scalar(query) or 0
-
-    answered = messages(
-        Message.direction == Direction.IN,
-        Message.status == MessageStatus.ANSWERED,
-        Message.kind.in_((InboundKind.TEXT, InboundKind.BUTTON)),
-    )
-    missed = messages(Message.direction == Direction.OUT, Message.key.in_(NOT_UNDERSTOOD))
+    if filters.partner is not None or filters.language is not None:
+        answered, missed = _counted_live(session, start, end, mine=mine)
+    else:  # the days the scheduler has counted, then the few since, by the messages' own channel
+        answered, missed = _counted(session, filters, zone)
     requests: Counter[str] = Counter()
     query = (
         select(HandoffEvent.reason, func.count())
@@ -520,6 +511,91 @@ def health(session: Session, ids: Select[int], filters: Filters, zone: ZoneInfo)
         crisis=shown(requests["crisis"]),
         nudges=_nudges(session, ids if narrowed else None, start, end),
     )
+
+
+def _counted_live(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    *,
+    channel: str | None = None,
+    mine: ColumnElement[bool] | None = None,
+) -> tuple[int, int]:
+    """Messages the assistant answered between two instants, and its "say it another way" among its answers."""
+
+    def count(*where: ColumnElement[bool]) -> int:
+        query = select(func.count()).select_from(Message).where(Message.created_at >= start, Message.created_at < end)
+        if channel is not None:
+            query = query.where(Message.channel == channel)
+        if mine is not None:
+            query = query.join(Conversation, Conversation.id == Message.conversation_id).where(mine)
+        return session.scalar(query.where(*where)) or 0
+
+    return count(*ANSWERED), count(*MISUNDERSTOOD)
+
+
+ANSWERED = (
+    Message.direction == Direction.IN,
+    Message.status == MessageStatus.ANSWERED,
+    Message.kind.in_((InboundKind.TEXT, InboundKind.BUTTON)),
+)
+MISUNDERSTOOD = (Message.direction == Direction.OUT, Message.key.in_(NOT_UNDERSTOOD))
+SETTLED_DAYS = 2  # days counted once they are this far behind: by then every message of the day has been answered
+SUMMARY_DAYS = 400  # days counted per run at most: a first run on years of messages is spread over a few runs
+
+
+def _counted(session: Session, filters: Filters, zone: ZoneInfo) -> tuple[int, int]:
+    """The period's answered and not understood messages: from message_days where the scheduler counted them,
+    live from the messages for the days after (at most a couple)."""
+    counted_until = session.scalar(select(func.max(MessageDay.day)))
+    answered = missed = 0
+    live_from = filters.start
+    if counted_until is not None and counted_until >= filters.start:
+        query = select(
+            func.coalesce(func.sum(MessageDay.answered), 0), func.coalesce(func.sum(MessageDay.not_understood), 0)
+        ).where(MessageDay.day >= filters.start, MessageDay.day <= min(counted_until, filters.end))
+        if filters.channel is not None:
+            query = query.where(MessageDay.channel == filters.channel)
+        row = session.execute(query).one()
+        answered, missed = int(row[0]), int(row[1])
+        live_from = counted_until + timedelta(days=1)
+    if live_from <= filters.end:
+        start, end = bounds(Filters(live_from, filters.end), zone)
+        more = _counted_live(session, start, end, channel=filters.channel)
+        answered, missed = answered + more[0], missed + more[1]
+    return answered, missed
+
+
+def summarise(session: Session, today: date, zone: ZoneInfo, most: int = SUMMARY_DAYS) -> int:
+    """Count the settled days not counted yet into message_days, oldest first (at most `most`); how many days.
+
+    A day with no message gets no row; it is looked at again only while no later day has been counted."""
+    last = session.scalar(select(func.max(MessageDay.day)))
+    if last is None:
+        first = session.scalar(select(func.min(Message.created_at)))
+        if first is None:
+            return 0
+        day = first.astimezone(zone).date()
+    else:
+        day = last + timedelta(days=1)
+    done = 0
+    while day <= today - timedelta(days=SETTLED_DAYS) and done < most:
+        start, end = bounds(Filters(day, day), zone)
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for i, where in enumerate((ANSWERED, MISUNDERSTOOD)):
+            query = (
+                select(Message.channel, func.count())
+                .where(Message.created_at >= start, Message.created_at < end, *where)
+                .group_by(Message.channel)
+            )
+            for channel, count in session.execute(query).tuples():
+                counts[channel][i] = count
+        session.add_all(
+            MessageDay(day=day, channel=channel, answered=a, not_understood=m) for channel, (a, m) in counts.items()
+        )
+        day, done = day + timedelta(days=1), done + 1
+    session.flush()
+    return done
 
 
 def _nudges(session: Session, ids: Select[int] | None, start: datetime, end: datetime) -> dict[str, int | float | None]:

@@ -3,15 +3,17 @@ series, the sources, each organisation, the assistant's health, the filters and 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.db import SessionFactory, unit_of_work
+from bot.knowledge.agendas import agendas
 from bot.models import (
     Appointment,
     Consent,
@@ -20,12 +22,14 @@ from bot.models import (
     HandoffEvent,
     InboundKind,
     Message,
+    MessageDay,
     MessageStatus,
     Nudge,
     NudgeStatus,
     Role,
     User,
 )
+from bot.pipeline.scheduler import Scheduler
 from bot.services import dashboard, handoff, users
 from bot.services.dashboard import FilterError, Filters
 from bot.services.handoff import Reason
@@ -253,3 +257,66 @@ def test_the_young_people_erased_in_the_period_are_said(sessions: SessionFactory
         ])  # fmt: skip
     assert board(sessions).erased == 7  # June to November 2026 only
     assert board(sessions, Filters(date(2026, 12, 1), date(2026, 12, 5))).erased is None  # 2: under 5
+
+
+def _day_of_messages(session: Session, day: date, channel: str, answered: int, missed: int) -> None:
+    """A young person on `channel` whose `answered` messages of `day` were answered, `missed` of them not understood."""
+    user = make_user(session, channel=channel, consent=Consent.GIVEN, language="fr")
+    talk = users.current_conversation(session, user, channel)
+    at = datetime.combine(day, datetime.min.time(), ZONE).replace(hour=12).astimezone(UTC)
+    for i in range(answered):
+        inbound = Message(
+            conversation_id=talk.id, direction=Direction.IN, channel=channel, status=MessageStatus.ANSWERED,
+            kind=InboundKind.TEXT, created_at=at,
+        )  # fmt: skip
+        session.add(inbound)
+        session.flush()
+        key = "utter_fallback_rephrase" if i < missed else "utter_greet"
+        session.add(
+            Message(
+                conversation_id=talk.id, direction=Direction.OUT, channel=channel, key=key,
+                status=MessageStatus.SENT, reply_to_id=inbound.id, created_at=at,
+            )
+        )  # fmt: skip
+
+
+def test_the_days_counted_once_give_the_same_health_as_the_messages(sessions: SessionFactory) -> None:
+    today = date(2026, 12, 6)
+    with unit_of_work(sessions) as session:
+        for offset, channel, answered, missed in (
+            (10, "web", 8, 1), (10, "telegram", 6, 0), (9, "web", 7, 2), (5, "whatsapp", 9, 3),
+            (1, "web", 5, 0), (0, "telegram", 6, 1),  # yesterday and today: not settled, read live
+        ):  # fmt: skip
+            _day_of_messages(session, today - timedelta(days=offset), channel, answered, missed)
+    period = Filters(today - timedelta(days=30), today)
+    before = board(sessions, period).health
+    assert (before.answered, before.not_understood) == (41, 7)
+    with unit_of_work(sessions) as session:
+        assert dashboard.summarise(session, today, ZONE, most=3) == 3  # 26, 27, 28 November: the 26th has messages
+        assert dashboard.summarise(session, today, ZONE) == 7  # 28 November (empty: looked at again) to 4 December
+        assert dashboard.summarise(session, today, ZONE) == 3  # the empty days after the last counted, again
+        rows = {
+            (d.day.isoformat(), d.channel): (d.answered, d.not_understood) for d in session.scalars(select(MessageDay))
+        }
+    assert rows == {
+        ("2026-11-26", "web"): (8, 1), ("2026-11-26", "telegram"): (6, 0), ("2026-11-27", "web"): (7, 2),
+        ("2026-12-01", "whatsapp"): (9, 3),
+    }  # fmt: skip
+    after = board(sessions, period).health
+    assert (after.answered, after.not_understood, after.understood) == (41, 7, before.understood)
+    web = board(sessions, Filters(period.start, period.end, channel="web")).health
+    assert (web.answered, web.not_understood) == (20, None)  # 3 not understood: hidden
+    with unit_of_work(sessions) as session:  # the counts outlive the messages (an erasure)
+        session.execute(delete(Message))
+    assert board(sessions, Filters(today - timedelta(days=30), today - timedelta(days=2))).health.answered == 30
+
+
+def test_the_scheduler_counts_the_settled_days(sessions: SessionFactory) -> None:
+    with unit_of_work(sessions) as session:
+        _day_of_messages(session, date(2026, 11, 17), "web", 6, 1)
+        _day_of_messages(session, date(2026, 11, 19), "web", 5, 0)  # not settled on the 20th
+    scheduler = Scheduler(sessions, agendas(), clock=lambda: NOW)
+    assert asyncio.run(scheduler.summarise()) == 2  # the 17th and the 18th
+    with unit_of_work(sessions) as session:
+        rows = [(d.day, d.channel, d.answered, d.not_understood) for d in session.scalars(select(MessageDay))]
+    assert rows == [(date(2026, 11, 17), "web", 6, 1)]

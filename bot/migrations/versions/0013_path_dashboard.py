@@ -1,4 +1,5 @@
-"""path and dashboard: each young person's phase and plan with its audit, reply keys, the inbox's language
+"""path and dashboard: each young person's phase and plan with its audit, reply keys, the inbox's language,
+the messages counted per day
 
 Revision ID: 0013
 Revises: 0012
@@ -47,9 +48,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_path_events_user_id", "path_events", ["user_id"])
+    op.create_table(
+        "message_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("answered", sa.Integer(), nullable=False),
+        sa.Column("not_understood", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "channel"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("message_days")
     op.drop_index("ix_path_events_user_id", table_name="path_events")
     op.drop_table("path_events")
     with op.batch_alter_table("accounts") as batch:
