@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.models import (
@@ -299,14 +299,7 @@ def cohort(filters: Filters, zone: ZoneInfo) -> Select[int]:
     if filters.partner is not None:
         query = query.where(of_partner(filters.partner))
     if filters.channel is not None:  # the channel they first came on, as the weekly series count them
-        first = (
-            select(ChannelIdentity.channel)
-            .where(ChannelIdentity.user_id == User.id)
-            .order_by(ChannelIdentity.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        query = query.where(first == filters.channel)
+        query = query.where(first_channel() == filters.channel)
     if filters.language is not None:
         query = query.where(User.language == filters.language)
     return query
@@ -326,11 +319,23 @@ class _Person:
     attended: bool = False
 
 
+def first_channel() -> ScalarSelect[str]:
+    """The channel a young person first came on: their identity made first."""
+    return (
+        select(ChannelIdentity.channel)
+        .where(ChannelIdentity.user_id == User.id)
+        .order_by(ChannelIdentity.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def _people(session: Session, ids: Select[int]) -> dict[int, _Person]:
-    """The cohort's users, one row each, with their first channel and their appointments' outcomes."""
+    """The cohort's users, one row each, with their first channel and whether they booked and went: one query."""
+    booked = exists().where(Appointment.user_id == User.id)
+    attended = exists().where(Appointment.user_id == User.id, Appointment.feedback.in_(ATTENDED))
     rows = session.execute(
-        select(
-            User.id,
+        ids.add_columns(
             User.created_at,
             User.consent,
             User.goal,
@@ -338,9 +343,12 @@ def _people(session: Session, ids: Select[int]) -> dict[int, _Person]:
             User.source,
             User.language,
             User.phase_reached,
-        ).where(User.id.in_(ids))
+            first_channel().label("channel"),
+            booked.label("booked"),
+            attended.label("attended"),
+        )
     )
-    people = {
+    return {
         row.id: _Person(
             created_at=row.created_at,
             consent=row.consent == Consent.GIVEN,
@@ -349,22 +357,12 @@ def _people(session: Session, ids: Select[int]) -> dict[int, _Person]:
             source=row.source,
             language=row.language,
             phase_reached=row.phase_reached,
+            channel=row.channel,
+            booked=bool(row.booked),
+            attended=bool(row.attended),
         )
         for row in rows
     }
-    # The channel they first came on: the identity made first.
-    for user_id, channel in session.execute(
-        select(ChannelIdentity.user_id, ChannelIdentity.channel)
-        .where(ChannelIdentity.user_id.in_(ids))
-        .order_by(ChannelIdentity.id.desc())
-    ):
-        people[user_id].channel = channel
-    for user_id, feedback in session.execute(
-        select(Appointment.user_id, Appointment.feedback).where(Appointment.user_id.in_(ids))
-    ):
-        people[user_id].booked = True
-        people[user_id].attended |= feedback in ATTENDED
-    return people
 
 
 # --- the figures -----------------------------------------------------------------------------------------------------
