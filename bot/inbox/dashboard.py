@@ -150,35 +150,31 @@ def page(
 
 def _charts(board: Dashboard, t: Any, names: Mapping[str, str]) -> dict[str, Any]:
     """The page's SVG charts, their labels in the reader's language."""
+    shared = {"hidden": HIDDEN, "empty": t("dashboard.empty")}
     weeks = [week.strftime("%d/%m") for week in board.by_channel.weeks]
-    return {
+    made = {
         "funnel": charts.funnel(
             [(t(f"dashboard.step_{step.key}"), step.count) for step in board.funnel],
             title=t("dashboard.funnel_title"),
-            hidden=HIDDEN,
-            empty=t("dashboard.empty"),
-        ),
-        "channels": charts.weekly_bars(
-            weeks,
-            {t(f"dashboard.channel_{key}"): values for key, values in board.by_channel.series.items()},
-            title=t("dashboard.channels_title"),
-            hidden=HIDDEN,
-            empty=t("dashboard.empty"),
-        ),
-        "languages": charts.weekly_bars(
-            weeks,
-            {t(f"dashboard.language_{key}"): values for key, values in board.by_language.series.items()},
-            title=t("dashboard.languages_title"),
-            hidden=HIDDEN,
-            empty=t("dashboard.empty"),
+            **shared,
         ),
         "sources": charts.bars(
             [(source_label(key, t, names), count) for key, count in board.sources],
             title=t("dashboard.sources_title"),
-            hidden=HIDDEN,
-            empty=t("dashboard.empty"),
+            **shared,
         ),
     }
+    for name, group, series in (
+        ("channels", "channel", board.by_channel),
+        ("languages", "language", board.by_language),
+    ):
+        made[name] = charts.weekly_bars(
+            weeks,
+            {t(f"dashboard.{group}_{key}"): values for key, values in series.series.items()},
+            title=t(f"dashboard.{name}_title"),
+            **shared,
+        )
+    return made
 
 
 def source_label(key: str, t: Any, names: Mapping[str, str]) -> str:

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, TextClause, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from bot import models
 from bot.models import (
     Appointment,
     AppointmentStatus,
@@ -51,7 +52,6 @@ SMALL = 5  # a count under this is shown as "< 5"
 WEEKS = 26  # the default period: about six months
 ATTENDED = ("good", "so_so")  # the follow-up's answers that say they went (bot.services.appointments.FEEDBACK)
 MISSED = "missed"
-NOT_UNDERSTOOD = ("utter_fallback_rephrase", "utter_fallback_choices")  # the assistant's "say it another way"
 REQUESTS = ("asked", "not_understood", "crisis", "discrimination")  # handoff reasons the young person's side starts
 FUNNEL = (
     "first_contact",
@@ -307,7 +307,7 @@ def cohort(filters: Filters, zone: ZoneInfo) -> Select[int]:
 
 @dataclass
 class _Person:
-    created_at: datetime
+    week: date  # the Monday of the Brussels week of their first contact
     consent: bool
     goal: bool
     partner: str | None
@@ -330,7 +330,7 @@ def first_channel() -> ScalarSelect[str]:
     )
 
 
-def _people(session: Session, ids: Select[int]) -> dict[int, _Person]:
+def _people(session: Session, ids: Select[int], zone: ZoneInfo) -> dict[int, _Person]:
     """The cohort's users, one row each, with their first channel and whether they booked and went: one query."""
     booked = exists().where(Appointment.user_id == User.id)
     attended = exists().where(Appointment.user_id == User.id, Appointment.feedback.in_(ATTENDED))
@@ -350,7 +350,7 @@ def _people(session: Session, ids: Select[int]) -> dict[int, _Person]:
     )
     return {
         row.id: _Person(
-            created_at=row.created_at,
+            week=monday(row.created_at, zone),
             consent=row.consent == Consent.GIVEN,
             goal=row.goal is not None,
             partner=row.partner,
@@ -391,11 +391,11 @@ def funnel(people: Iterable[_Person]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def weekly(people: Iterable[_Person], weeks: tuple[date, ...], group: str, zone: ZoneInfo) -> Weekly:
+def weekly(people: Iterable[_Person], weeks: tuple[date, ...], group: str) -> Weekly:
     """New young people per week, by `group` ("channel" or "language"; unknown as "unknown")."""
     counts: dict[str, Counter[date]] = defaultdict(Counter)
     for person in people:
-        counts[getattr(person, group) or "unknown"][monday(person.created_at, zone)] += 1
+        counts[getattr(person, group) or "unknown"][person.week] += 1
     return Weekly(weeks, {g: tuple(shown(c[w]) for w in weeks) for g, c in sorted(counts.items())})
 
 
@@ -521,7 +521,7 @@ def _counted_live(
 ) -> tuple[int, int]:
     """Messages the assistant answered between two instants, and its "say it another way" among its answers."""
 
-    def count(*where: ColumnElement[bool]) -> int:
+    def count(*where: Condition) -> int:
         query = select(func.count()).select_from(Message).where(Message.created_at >= start, Message.created_at < end)
         if channel is not None:
             query = query.where(Message.channel == channel)
@@ -532,12 +532,15 @@ def _counted_live(
     return count(*ANSWERED), count(*MISUNDERSTOOD)
 
 
-ANSWERED = (
-    Message.direction == Direction.IN,
+# The texts and taps the assistant answered (ix_messages_status_created_at), and its "say it another way" written as
+# the condition of its partial index (bot.models), which the planners then use.
+Condition = ColumnElement[bool] | TextClause
+ANSWERED: tuple[Condition, ...] = (
     Message.status == MessageStatus.ANSWERED,
+    Message.direction == Direction.IN,
     Message.kind.in_((InboundKind.TEXT, InboundKind.BUTTON)),
 )
-MISUNDERSTOOD = (Message.direction == Direction.OUT, Message.key.in_(NOT_UNDERSTOOD))
+MISUNDERSTOOD: tuple[Condition, ...] = (models.NOT_UNDERSTOOD,)
 SETTLED_DAYS = 2  # days counted once they are this far behind: by then every message of the day has been answered
 SUMMARY_DAYS = 400  # days counted per run at most: a first run on years of messages is spread over a few runs
 
@@ -620,13 +623,13 @@ def _nudges(session: Session, ids: Select[int] | None, start: datetime, end: dat
 def build(session: Session, filters: Filters, zone: ZoneInfo, partner_names: Sequence[str]) -> Dashboard:
     """The whole dashboard for these filters (checked by the caller)."""
     ids = cohort(filters, zone)
-    people = _people(session, ids)
+    people = _people(session, ids, zone)
     weeks = weeks_of(filters)
     return Dashboard(
         filters=filters,
         funnel=funnel(people.values()),
-        by_channel=weekly(people.values(), weeks, "channel", zone),
-        by_language=weekly(people.values(), weeks, "language", zone),
+        by_channel=weekly(people.values(), weeks, "channel"),
+        by_language=weekly(people.values(), weeks, "language"),
         sources=sources(people.values()),
         partners=partners(session, ids, people, filters, zone, partner_names),
         health=health(session, ids, filters, zone),

@@ -30,7 +30,19 @@ from bot.db import make_engine
 from bot.settings import LANGUAGES, ROOT
 
 TABLE = ROOT / "tests" / "data" / "language_messages.yml"
-PARTS = ["finder", "language", "latency", "nlu", "channels", "booking", "handoff", "nudges", "flood", "replicas"]
+PARTS = [
+    "finder",
+    "language",
+    "latency",
+    "nlu",
+    "channels",
+    "booking",
+    "handoff",
+    "nudges",
+    "flood",
+    "replicas",
+    "dashboard",
+]
 
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
@@ -337,6 +349,8 @@ def main() -> int:
     parser.add_argument("--nudge-idle", type=int, default=100_000, help="planned, not due, for the tick (nudges)")
     parser.add_argument("--replica-messages", type=int, default=2000, help="messages in the replicas benchmark")
     parser.add_argument("--replica-people", type=int, default=200, help="young people writing at once (replicas)")
+    parser.add_argument("--dashboard-people", type=int, default=30_000, help="young people (dashboard)")
+    parser.add_argument("--dashboard-messages", type=int, default=1_000_000, help="messages (dashboard)")
     parser.add_argument("--nlu-config", default=str(ROOT / "config.yml"), help="pipeline to cross-validate")
     parser.add_argument("--cv-json", help="score the predictions nlu_cv.py wrote earlier instead of training")
     args = parser.parse_args()
@@ -372,6 +386,10 @@ def main() -> int:
         from tests.bench.replicas import bench_replicas
 
         bench_replicas(args.replica_messages, args.replica_people)
+    if "dashboard" in args.parts:
+        from tests.bench.dashboard import bench_dashboard
+
+        bench_dashboard(args.dashboard_people, args.dashboard_messages)
     return 0
 
 

@@ -6,14 +6,12 @@ fields and buttons by their French words (read from the inbox's catalog, `inbox`
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.inbox import texts
 from tests.e2e.conftest import Stack
@@ -29,17 +27,6 @@ SLOW = 20_000  # ms a page may take to show what the young person wrote (it poll
 def inbox(key: str) -> str:
     """A word of the inbox as the French browser reads it."""
     return texts.text(key, "fr")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.fail("no Chromium: `make test` installs Debian's (scripts/browser.sh), or set CHROMIUM")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

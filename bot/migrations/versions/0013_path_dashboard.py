@@ -15,6 +15,9 @@ down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The assistant's "say it another way" replies, which the dashboard counts in a period (bot.models.Message).
+NOT_UNDERSTOOD = "direction = 'out' AND key IN ('utter_fallback_rephrase', 'utter_fallback_choices')"
+
 
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
@@ -27,6 +30,14 @@ def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("key", sa.String(length=64), nullable=True))
     op.create_index("ix_messages_created_at", "messages", ["created_at"])
+    op.create_index("ix_messages_status_created_at", "messages", ["status", "created_at"])  # answered, by period
+    op.create_index(
+        "ix_messages_not_understood_at",
+        "messages",
+        ["created_at"],
+        postgresql_where=sa.text(NOT_UNDERSTOOD),
+        sqlite_where=sa.text(NOT_UNDERSTOOD),
+    )
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("language", sa.String(length=2), nullable=True))
     op.create_table(
@@ -64,6 +75,8 @@ def downgrade() -> None:
     op.drop_table("path_events")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("language")
+    op.drop_index("ix_messages_not_understood_at", table_name="messages")
+    op.drop_index("ix_messages_status_created_at", table_name="messages")
     op.drop_index("ix_messages_created_at", table_name="messages")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("key")
