@@ -12,12 +12,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -53,24 +54,38 @@ def _day(value: str | None, default: date, field: str) -> date:
         raise FilterError(f"bad_{field}") from None
 
 
+Period = Annotated[str | None, Query(max_length=10)]
+Choice = Annotated[str | None, Query(max_length=40)]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The filters as the address asks for them (the page's form, a CSV link), not checked yet."""
+
+    start: Period = None
+    end: Period = None
+    partner: Choice = None
+    channel: Choice = None
+    language: Choice = None
+
+
+AskedDep = Annotated[Asked, Depends()]
+
+
 def filters_of(
     signed: auth.Signed,
     known: Collection[str],
     today: date,
-    start: str | None,
-    end: str | None,
-    partner: str | None,
-    channel: str | None,
-    language: str | None,
+    asked: Asked,
 ) -> Filters:
     """The filters asked for, checked; a caseworker's partner is always their own organisation."""
     default = Filters.last_weeks(today)
     chosen = Filters(
-        start=_day(start, default.start, "start"),
-        end=_day(end, default.end, "end"),
-        partner=partner or None,
-        channel=channel or None,
-        language=language or None,
+        start=_day(asked.start, default.start, "start"),
+        end=_day(asked.end, default.end, "end"),
+        partner=asked.partner or None,
+        channel=asked.channel or None,
+        language=asked.language or None,
     ).checked(CHANNELS, LANGUAGES)
     if signed.account.role == Role.CASEWORKER:
         own = signed.account.organisation.key if signed.account.organisation is not None else None
@@ -82,23 +97,17 @@ def filters_of(
     return chosen
 
 
-Period = Annotated[str | None, Query(max_length=10)]
-Choice = Annotated[str | None, Query(max_length=40)]
-
-
-def _compute(
-    request: Request, session: Db, signed: auth.Signed, params: dict[str, str | None]
-) -> tuple[Dashboard, str | None]:
+def _compute(request: Request, session: Db, signed: auth.Signed, asked: Asked) -> tuple[Dashboard, str | None]:
     """The dashboard for the query's filters, or for the default ones with the error's code when they are wrong."""
     zone = ZoneInfo(auth.settings_of(request).timezone)
     today = utcnow().astimezone(zone).date()
     known = organisations(session)
     error = None
     try:
-        filters = filters_of(signed, known, today, **params)
+        filters = filters_of(signed, known, today, asked)
     except FilterError as wrong:
         error = wrong.code
-        filters = filters_of(signed, known, today, None, None, None, None, None)
+        filters = filters_of(signed, known, today, Asked())
     return dashboard.build(session, filters, zone, shown_for(signed, known)), error
 
 
@@ -110,19 +119,9 @@ def shown_for(signed: auth.Signed, known: Mapping[str, str]) -> list[str]:
 
 
 @router.get("/dashboard")
-def page(
-    request: Request,
-    session: Db,
-    signed: Staff,
-    start: Period = None,
-    end: Period = None,
-    partner: Choice = None,
-    channel: Choice = None,
-    language: Choice = None,
-) -> Response:
+def page(request: Request, session: Db, signed: Staff, asked: AskedDep) -> Response:
     """The dashboard page; wrong filters show the default figures with what was wrong (400)."""
-    params = {"start": start, "end": end, "partner": partner, "channel": channel, "language": language}
-    board, error = _compute(request, session, signed, params)
+    board, error = _compute(request, session, signed, asked)
     names = organisations(session)
     language_ = texts.language_of(request, signed)
 
@@ -193,23 +192,12 @@ def _query(filters: Filters) -> str:
 
 
 @router.get("/dashboard/{table}.csv")
-def table_csv(
-    request: Request,
-    session: Db,
-    signed: Staff,
-    table: str,
-    start: Period = None,
-    end: Period = None,
-    partner: Choice = None,
-    channel: Choice = None,
-    language: Choice = None,
-) -> Response:
+def table_csv(request: Request, session: Db, signed: Staff, table: str, asked: AskedDep) -> Response:
     """One table of the dashboard as a CSV file (UTF-8 with a byte-order mark, so spreadsheets read the accents)."""
-    params = {"start": start, "end": end, "partner": partner, "channel": channel, "language": language}
     zone = ZoneInfo(auth.settings_of(request).timezone)
     names = organisations(session)
     try:
-        filters = filters_of(signed, names, utcnow().astimezone(zone).date(), **params)
+        filters = filters_of(signed, names, utcnow().astimezone(zone).date(), asked)
     except FilterError as wrong:
         raise HTTPException(status_code=400, detail=f"wrong filter: {wrong.code}") from None
     tables = dashboard.build(session, filters, zone, shown_for(signed, names)).tables()
