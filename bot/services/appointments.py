@@ -239,6 +239,7 @@ def confirm(appointment: Appointment, now: datetime) -> None:
 
 
 FEEDBACK = ("good", "so_so", "missed")
+ATTENDED, MISSED = ("good", "so_so"), "missed"  # the answers that say they went, and the one that says they did not
 
 
 def record_feedback(appointment: Appointment, feedback: str, now: datetime) -> None:

@@ -9,9 +9,10 @@ that rests on fewer than 5 young people or events, nor a share whose part or res
 count away). Nothing here returns a name, an id or a message: keys (channels, languages, partner ids, sources,
 steps) that the page translates.
 
-Cost: the funnel, the weekly series and the partners read the cohort's users once (one row each) and their
-appointments and handoffs; the assistant's health counts messages with two indexed aggregates. Measured by
-`python -m tests.bench dashboard` at 300 and 30,000 young people.
+Cost: the funnel and the weekly series read the cohort's users in one query (one row each, with their first channel
+and appointments); the partners read their appointments and handoffs; the assistant's health reads the messages
+counted per settled day (message_days, `summarise`, run by the scheduler) and counts only the days since. Measured
+by `python -m tests.bench dashboard` at 300 and 30,000 young people.
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ from bot.models import (
     Organisation,
     User,
 )
+from bot.services.appointments import ATTENDED, MISSED
+from bot.services.handoff import Reason
 
 SMALL = 5  # a count under this is shown as "< 5"
 WEEKS = 26  # the default period: about six months
-ATTENDED = ("good", "so_so")  # the follow-up's answers that say they went (bot.services.appointments.FEEDBACK)
-MISSED = "missed"
-REQUESTS = ("asked", "not_understood", "crisis", "discrimination")  # handoff reasons the young person's side starts
+# Handoff reasons the young person's side starts (the others are caseworkers' moves).
+REQUESTS = (Reason.ASKED, Reason.NOT_UNDERSTOOD, Reason.CRISIS, Reason.DISCRIMINATION)
 FUNNEL = (
     "first_contact",
     "consent",

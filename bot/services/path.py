@@ -38,6 +38,7 @@ from bot.models import (
     User,
 )
 from bot.services import nudges
+from bot.services.appointments import MISSED
 from bot.services.consent import may_keep
 from bot.services.handoff import WITH_PEOPLE
 from bot.services.profile import GOALS
@@ -330,7 +331,7 @@ def _appointments(session: Session, user: User) -> list[Step]:
         if a.status == AppointmentStatus.CANCELLED:
             found.append(Step(a.cancelled_at, "appointment_cancelled", detail=a.organisation, when=a.starts_at))
         elif a.feedback is not None:
-            kind = "appointment_missed" if a.feedback == "missed" else "appointment_attended"
+            kind = "appointment_missed" if a.feedback == MISSED else "appointment_attended"
             found.append(Step(a.feedback_at, kind, detail=a.organisation, when=a.starts_at))
     return found
 
