@@ -37,6 +37,10 @@ COPY requirements/rasa.lock requirements/
 RUN --mount=type=cache,target=/root/.cache/uv scripts/setup.sh rasa
 
 COPY config.yml ./
+# The custom NLU components (nlu/) and the text rules they share with the gateway.
+COPY nlu/ nlu/
+COPY bot/__init__.py bot/
+COPY bot/understanding/__init__.py bot/understanding/normalise.py bot/understanding/
 COPY domain/ domain/
 COPY nlu_data/ nlu_data/
 COPY dialogues/ dialogues/
@@ -70,6 +74,7 @@ COPY --link --from=build /opt/neet/venv-rasa /opt/neet/venv-rasa
 COPY --link --from=build /opt/neet/venv-app /opt/neet/venv-app
 COPY --link --from=build /opt/neet/model/current.tar.gz /app/models/current.tar.gz
 COPY --link bot/ /app/bot/
+COPY --link nlu/ /app/nlu/
 COPY --link actions/ /app/actions/
 COPY --link knowledge/ /app/knowledge/
 COPY --link deploy/healthcheck.py /app/deploy/

@@ -22,13 +22,15 @@ run: setup  ## start Rasa, the action server and the gateway; chat at http://127
 test: setup browser lint test-rasa test-python  ## every test: lint, Rasa data and conversation stories, Python tests
 
 lint:  ## ruff (lint and format), mypy and hadolint (the Dockerfile)
-	@$(STEP) --fresh "Lint: ruff check" .venv/bin/ruff check bot actions tests deploy
-	@$(STEP) "Lint: ruff format --check" .venv/bin/ruff format --check bot actions tests deploy
+	@$(STEP) --fresh "Lint: ruff check" .venv/bin/ruff check bot actions nlu tests deploy
+	@$(STEP) "Lint: ruff format --check" .venv/bin/ruff format --check bot actions nlu tests deploy
 	@$(STEP) "Lint: mypy" .venv/bin/mypy
 	@$(STEP) "Lint: hadolint Dockerfile" .venv/bin/hadolint Dockerfile
 
-test-rasa:  ## rasa data validate, then the conversation stories of every language against the trained model
-	@$(STEP) --fresh "Rasa: validating the training data" \
+test-rasa:  ## the custom NLU components' tests, rasa data validate, the conversation stories against the trained model
+	@$(STEP) --fresh "Rasa: the custom NLU components (tests/nlu, in the Rasa environment)" \
+	  env RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 .venv-rasa/bin/python -m pytest -c tests/nlu/pytest.ini tests/nlu
+	@$(STEP) "Rasa: validating the training data" \
 	  $(RASA) data validate --domain domain --data nlu_data dialogues --config config.yml --quiet
 	@$(STEP) "Rasa: the conversation stories of every language (rasa test core)" \
 	  $(RASA) test core --e2e --model models/current.tar.gz --stories tests/conversations --out results/core \

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, clock: Clock = system_clock) ->
         dialogue = Dialogue(
             sessions,
             rasa,
-            build_resolver(),
+            build_resolver(names=knowledge().proper_names()),
             texts,
             action_server_url=settings.action_server_url,
             campaigns=campaigns,

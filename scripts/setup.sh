@@ -149,7 +149,10 @@ train() {  # key, model
 step_model() {
   [[ -x .venv-rasa/bin/rasa ]] || die "the Rasa environment is missing: run 'scripts/setup.sh rasa' first"
   local inputs key model
-  inputs=$(find config.yml domain nlu_data dialogues -type f -name '*.yml' | LC_ALL=C sort)
+  # The training data and the code of the custom components (nlu/ and the normalisation they call).
+  inputs=$( (find config.yml domain nlu_data dialogues -type f -name '*.yml'
+    find nlu -type f -name '*.py'
+    echo bot/understanding/normalise.py) | LC_ALL=C sort)
   # shellcheck disable=SC2086  # one file name per word: the inputs have no spaces
   key=$(hash_of requirements/rasa.lock $inputs <(echo "$inputs"))
   model="$CACHE/models/model-$key.tar.gz"

@@ -231,6 +231,31 @@ class ActirisFile(Strict):
     topics: list[Topic] = Field(min_length=1)
 
 
+# Names of the programme and of places that the files do not list: they must not vote on a message's language.
+OTHER_NAMES = (
+    "actiris",
+    "my actiris",
+    "myactiris",
+    "select actiris",
+    "garantie jeunes",
+    "garantie pour la jeunesse",
+    "jongerengarantie",
+    "youth guarantee",
+    "garantia juvenil",
+    "brulingua",
+    "bruxelles formation",
+    "vdab",
+    "forem",
+    "cpas",
+    "ocmw",
+    "bruxelles",
+    "brussel",
+    "brussels",
+    "bruselas",
+    "bxl",
+)
+
+
 class Knowledge:
     """The four files, checked against each other, with the lookups the finder and the actions need."""
 
@@ -256,6 +281,15 @@ class Knowledge:
     def nearest_commune(self, point: tuple[float, float]) -> tuple[str, float]:
         """The commune whose centre is closest to a point (a shared location), with its distance in km."""
         return min(((c.id, great_circle_km(point, c.point)) for c in self.communes.values()), key=lambda x: x[1])
+
+    def proper_names(self) -> list[str]:
+        """Every name of a commune (French, Dutch, other spellings) and a partner, and Actiris' own words."""
+        names = list(OTHER_NAMES)
+        for commune in self.communes.values():
+            names += [commune.name_fr, commune.name_nl, *commune.aliases]
+        for partner in self.partners.values():
+            names += [partner.id, partner.name, *partner.aliases]
+        return names
 
     def to_check(self) -> list[str]:
         """Every fact an operator still has to confirm, one line each."""

@@ -4,17 +4,24 @@ Order: an explicit choice (sticky); strong evidence in the message (Arabic scrip
 our five languages, sure enough on a long enough text); the conversation's language; the channel's hint; French.
 Short greetings, thanks and yes/no words are used by everyone in Brussels whatever their language, so they
 never switch a running conversation; on a first contact a greeting that belongs to one language decides.
+Proper names (communes in both languages, partners, Actiris' own words) are taken out before anything votes: a
+French sentence naming "Sint-Jans-Molenbeek" is French. Chat abbreviations are expanded first ("qqn" ->
+"quelqu un") and slang votes for its language ("wesh", "taf": French). Darija in Latin letters (Arabizi) is
+answered in French on a first contact (the common language of Brussels for someone who chose Latin letters) and
+never switches a running conversation.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from bot.models import LanguageSource
 from bot.settings import DEFAULT_LANGUAGE, LANGUAGES
+from bot.understanding.normalise import fold, looks_arabizi, normal_word
 
 # Words that carry no language evidence in a Brussels chat (lower-case, accents stripped).
 NEUTRAL_WORDS = frozenset(
@@ -37,8 +44,6 @@ NEUTRAL_WORDS = frozenset(
         "oui",
         "ouais",
         "wa",
-        "wsh",
-        "wesh",
         "hey",
         "hi",
         "hello",
@@ -132,15 +137,53 @@ FIRST_CONTACT_GREETINGS = {
     "que tal": "es",
 }
 
+# Slang that belongs to one language: it votes, however short the message ("wesh", "taf" are French).
+SLANG = {
+    **dict.fromkeys(["wesh", "wsh", "taf", "qqn", "qqun", "jsp", "jsuis", "chui", "chuis", "frero", "jveux"], "fr"),
+    **dict.fromkeys(["tkt", "bcp", "dsl", "g", "boulot", "chelou", "wsh", "qqch", "jcherche", "chais"], "fr"),
+    **dict.fromkeys(["ff", "effe", "kheb", "kben", "kwil", "kzoek", "wrm", "mss", "da's", "gij", "ge"], "nl"),
+    **dict.fromkeys(["wanna", "gonna", "gotta", "tmrw", "idk", "dunno", "ur"], "en"),
+    **dict.fromkeys(["xq", "porfa", "xfa", "tb", "tmb", "ntp", "q", "tio", "guay"], "es"),
+}
+
+# Words only Darija written in Latin letters uses (a digit for an Arabic letter counts too: "3endi", "n9der").
+# Words French speakers of Brussels share (wallah, hamdoulah, wesh) are not here, nor ones that are French too.
+DARIJA_WORDS = frozenset(
+    """
+    khouya khoya khoti khti bghit bghina bgha bghiti baghi kayn kayna kaynin kayen wach wash wahed chno chnou
+    chnu achno kifach kifash kifax andi aandi mochkil mouchkil mushkil mochkila khedma khdma lkhedma khdmt
+    nkhdem nkhdm nekhdem daba bzaf bzzaf safi mzyan mezyan mzian zwin wakha wakhha hadchi hadshi dyali dyal
+    dial dialek dyalek ghadi ghir rani rak raki rah mazal walo hnaya afak smhli smhlia choukran chokran drari
+    nta nti ntoma kanqelleb kanqleb nsowel nswel nsewel nqder ndir kandir tkellem hder yhder kayhder larbiya
+    darija lach imta fouqach foqach bach kolchi kulchi chkoun chkon fach wella bghaw kifchi lhamdulillah
+    ma3reft mareft maarft nakhod nakhd nchouf nshuf chouf shuf sahbi khassni khasni
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+ARABIZI_SHARE = 0.34  # of the meaningful words, for a message to count as Arabizi
+
 ARABIC_CHAR = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+TOKEN = re.compile(r"[\w']+", re.UNICODE)  # words with their digits, for Arabizi
 URL = re.compile(r"https?://\S+|www\.\S+")
 
 
-def fold(text: str) -> str:
-    """Lower-case and strip accents, as young people write."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+def _spaced(text: str) -> str:
+    """Folded, hyphens and dots read as spaces, single spaces: how names are compared."""
+    return " ".join(re.sub(r"[-_.’']", " ", fold(text)).split())
+
+
+def names_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
+    """One regular expression for every name, longest first, on word boundaries; None without names."""
+    spaced = sorted({_spaced(n) for n in names if _spaced(n)}, key=len, reverse=True)
+    if not spaced:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in spaced) + r")(?!\w)")
+
+
+def is_arabizi(words: list[str]) -> bool:
+    """Whether the meaningful words of a message are Darija in Latin letters."""
+    marked = sum(1 for w in words if w in DARIJA_WORDS or looks_arabizi(w))
+    return (marked >= 2 and marked / len(words) >= ARABIZI_SHARE) or (marked >= 1 and len(words) <= 2)
 
 
 class Detector(Protocol):
@@ -223,38 +266,53 @@ class Thresholds:
 class LanguageResolver:
     """Decides the reply language of one message, given what we know of the conversation."""
 
-    def __init__(self, detector: Detector, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, detector: Detector, thresholds: Thresholds | None = None, names: Iterable[str] = ()) -> None:
         self.detector = detector
         self.thresholds = thresholds or Thresholds()
+        self.names = names_pattern(names)
+
+    def without_names(self, text: str) -> str:
+        """The message folded, links and proper names taken out: what is left may vote on the language."""
+        spaced = _spaced(URL.sub(" ", text or ""))
+        return " ".join(self.names.sub(" ", spaced).split()) if self.names else spaced
 
     def evidence(self, text: str, *, first_contact: bool) -> tuple[str, str] | None:
         """The language a message itself shows, and why; None when it shows none clearly."""
-        text = URL.sub(" ", text or "")
+        text = self.without_names(text)
         letters = [c for c in text if c.isalpha()]
         if not letters:
             return None
         if sum(1 for c in letters if ARABIC_CHAR.match(c)) / len(letters) >= 0.5:
             return "ar", "script"
-        folded = fold(text)
-        words = WORD.findall(folded)
-        meaningful = [w for w in words if w not in NEUTRAL_WORDS]
+        words = WORD.findall(text)
         if first_contact:
             phrase = " ".join(words)
             if phrase in FIRST_CONTACT_GREETINGS:
                 return FIRST_CONTACT_GREETINGS[phrase], "greeting"
-        if not meaningful:
+        tokens = [t for t in TOKEN.findall(text) if t not in NEUTRAL_WORDS and not t.isdigit()]
+        if not tokens:
             return None
+        if is_arabizi(tokens):
+            return (DEFAULT_LANGUAGE, "arabizi") if first_contact else None
+        slang = Counter(SLANG[t] for t in tokens if t in SLANG)
+        # Abbreviations read as the words they stand for ("qqn" -> "quelqu un"); shared words and slang are not
+        # for the detector: slang votes itself, one vote a word, as each other word votes through the detector.
+        meaningful = [n for w in words if w not in NEUTRAL_WORDS and w not in SLANG for n in normal_word(w).split()]
         if first_contact:
             min_words, confidence = self.thresholds.first_min_words, self.thresholds.first_confidence
         else:
             min_words, confidence = self.thresholds.switch_min_words, self.thresholds.switch_confidence
-        if len(meaningful) < min_words:
+        if len(meaningful) + sum(slang.values()) < min_words:
             return None
-        scores = self.detector.scores(" ".join(words))
-        if not scores:
+        detected = self.detector.scores(" ".join(meaningful)) if meaningful else {}
+        scores = {language: p * len(meaningful) for language, p in detected.items()}
+        for language, count in slang.items():
+            scores[language] = scores.get(language, 0.0) + count
+        total = sum(scores.values())
+        if not total:
             return None
         language, score = max(scores.items(), key=lambda item: item[1])
-        return (language, "detector") if score >= confidence else None
+        return (language, "detector") if score / total >= confidence else None
 
     def resolve(
         self,
@@ -278,7 +336,10 @@ class LanguageResolver:
         return Resolution(DEFAULT_LANGUAGE, LanguageSource.DEFAULT, "default")
 
 
-def build_resolver(backend: str = "lingua") -> LanguageResolver:
-    """The resolver with the chosen detector (`lingua` by default, `langdetect` as the lighter one)."""
+def build_resolver(backend: str = "lingua", names: Iterable[str] = ()) -> LanguageResolver:
+    """The resolver with the chosen detector (`lingua` by default, `langdetect` as the lighter one).
+
+    `names`: proper names that must not vote (`Knowledge.proper_names()`: communes, partners, Actiris' words).
+    """
     detector: Detector = LinguaDetector() if backend == "lingua" else LangdetectDetector()
-    return LanguageResolver(detector)
+    return LanguageResolver(detector, names=names)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.understanding.language import fold
+from bot.understanding.normalise import fold
 
 _SEPARATORS = re.compile(r"[-_./'’`´,;:!?()\[\]{}\"«»“”…|/\\+*&#@؟،؛]+")  # with Arabic ? , ;
 _ARABIC_NOISE = re.compile("[\u0640\u064b-\u065f]")  # tatweel and short vowels

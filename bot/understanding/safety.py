@@ -18,7 +18,7 @@ import re
 import unicodedata
 from typing import Final
 
-from bot.understanding.language import fold
+from bot.understanding.normalise import fold
 
 KINDS: Final = ("suicide", "self_harm", "violence", "homeless", "poisoning")
 
@@ -94,12 +94,24 @@ PATTERNS: Final[dict[str, list[str]]] = {
         r"(?:بغيت|باغي) نختفي|نختفي من (?:هاد|هذه) الدنيا",
         r"\bغير مت\b|الموت احسن|نلوح راسي|نرمي راسي",
         # ar in Latin letters (Arabizi)
-        r"\b(?:bghit|bghite|baghi|baghia|baghya|nbghi|bdi) (?:ghir |gha )?n?mo+u?t\b",
-        r"\bn(?:q|9|k)e?te?l ?(?:ras+i|n[ae]fsi|rou7i)\b",
+        r"\b(?:bghi+t|bghite|bghyt|baghi|baghia|baghya|bagha|nbghi|kanbghi|bdi|bidi|tmnit|kan?tmen?na) "
+        r"(?:ghir |gha |ga3 |safi )?n?m(?:o+u?|u+)t\b",
+        r"\bne?(?:q|9|k)e?t{1,2}e?l ?(?:ras+i|n[ae]fsi|rou7i|ro7i)\b",
         r"\b(?:ne?nta(?:7|h)(?:e|a)?r|nti(?:7|h)(?:e|a)?r|inti(?:7|h)ar)\b",
-        r"\bnsal(?:i|li) m3aha\b",
-        r"\b(?:ma ?bqitch|mabqitch) (?:bghit|baghi|baghya) n3i(?:ch|sh)\b",
-        r"\b(?:bghit|baghi) n(?:5|kh)tafi\b|\bnlou7 ras+i\b",
+        r"\bnsal(?:i|li) m3a(?:ha|\b (?:7yati|l7yat|l7ya|dounia|ddounia|denya))\b",
+        # "ma bqitch baghi n3ich" (I no longer want to live), not "... n3ich f bxl / m3a walidin" (live somewhere)
+        r"\bma ?b(?:q|9|k)itc?h (?:bghi+t|baghi|baghia|baghya|bagha|n?bghi|9ader|qader|kader|9adra|qadra) "
+        r"n(?:3|a{1,2}|e3)e?i(?:ch|sh)\b(?! (?:f|fi|m3a|m3ahom|hna|temma|b7al|bla|7da|9rib|fhad|bo7di|bou7di)\b)",
+        r"\bma ?bghi+tc?h n(?:3|a{1,2}|e3)e?i(?:ch|sh)\b"
+        r"(?! (?:f|fi|m3a|m3ahom|hna|temma|b7al|bla|7da|9rib|fhad|bo7di|bou7di)\b)",
+        r"\bma ?b(?:q|9)a (?:3ndi|3endi|3andi|3and|3nd) (?:3lach|3lech|3la ach|lach|ma) n(?:3|a{1,2}|e3)e?i(?:ch|sh)\b",
+        r"\b(?:bghit|baghi|baghya) n(?:5|kh)tafi\b|\bn(?:5|kh)tafi (?:mn|men) (?:had )?d?d(?:o|ou|u|e)n(?:i|y)a\b",
+        r"\bnl(?:ou?|u)(?:7|h) ras+i\b|\bn(?:e)?rmi ras+i (?:mn|men|ta7t|f (?:lb7er|lbhar|lwad|tran|tram|metro))\b",
+        r"\bkan?f(?:e|a)?k(?:e|a)?r (?:ghir )?(?:f |fi )?(?:n?m(?:o+u?|u+)t|lm(?:o+u?|u+)t|ne?(?:q|9|k)te?l ras+i|"
+        r"ne?nta(?:7|h)(?:e|a)?r|l?inti(?:7|h)ar)\b(?! dyal)",
+        r"\b(?:kon|ghir|ila) mt (?:a7s+e?n|khir)\b|\bl?m(?:o+u?|u+)t a7s+e?n (?:lia|li|mn had)\b",
+        r"\bn(?:n)?3e?s+ w ma (?:b9itch |n)?(?:fi9|fiq|nod|noud)(?:ch)?\b"
+        r"(?! (?:7ta|hta|7tta|htta|ila|l|gha|ghir|bekri|bkri)\b)",
     ],
     "self_harm": [
         # fr
@@ -121,8 +133,10 @@ PATTERNS: Final[dict[str, list[str]]] = {
         # ar
         r"جرحت راسي|نجرح راسي|كنجرح راسي|نجرح نفسي|(?:كن|ن)قطع (?:يدي|يديا|دراعي)|نوذي راسي|اذي نفسي|اذيت نفسي",
         r"ايذاء النفس",
-        r"\b(?:jr(?:e)?7t|kanjr(?:e)?7|njr(?:e)?7|kanjar7) ?(?:ras+i|yddi|yedi|dra3i)\b",
-        r"\b(?:kan9te3|n9te3|9te3t|kanqte3|nqte3|qte3t) (?:yddi|yedi|ydia|dra3i)\b",
+        r"\b(?:kan|ka|n|ghan)?j(?:e|a)?r+(?:e|a)?7t? ?(?:ras+i|n[ae]fsi|yddi|yedi|ydi|ydia|dra3i|dra3ati|rjli)\b",
+        r"\b(?:kan|ka|n|ghan)?dr(?:e|a)?bt? ras+i (?:m3a|mea|f|fl) ?(?:l ?7i?e?i?t|l ?hi?t|l ?7ayt|l ?hayt)\b",
+        r"\b(?:kan|ka|n)?(?:9|q)(?:e|a)?t(?:e|a)?3t? (?:f )?(?:yddi|yedi|ydi|ydia|yddia|dra3i|dra3ati|jeldi)\b",
+        r"\bn(?:2|a)(?:a)?dh?i ras+i\b|\bndir (?:chi haja|chi 7aja|lmal) l ?ras+i\b",
     ],
     "violence": [
         # fr
@@ -169,8 +183,14 @@ PATTERNS: Final[dict[str, list[str]]] = {
         r"كيضربني|كتضربني|يضربني|تضربني|ضربني|ضرباتني|كيهددني|يهددني|هددني|كيعنفني|العنف الاسري|اغتصب",
         r"(?:عنف|العنف) (?:ف|في )?(?:الدار|فالدار)|بغا يقتلني|بغاو يقتلوني|خايف(?:ه)? نرجع (?:ل|لل)(?:الدار|دار)",
         # ar in Latin letters
-        r"\b(?:kay|ki|kat|kt|ky|y|t)?d(?:a|e)?r(?:a|e)?bni\b|\bd(?:a|e)?rbatni\b",
-        r"\b(?:kay|ki|kat|y|t)?h(?:a|e)?dd?(?:e)?dni\b|\b(?:kay|ki|y)?3n(?:e)?fni\b",
+        r"\b(?:kay|ki|katt?|kt|ky|tay|y|t)?d(?:a|e|o)?r(?:a|e|o)?b(?:ou|o|u)?ni\b|\bd(?:a|e)?rbatni\b",
+        r"\b(?:kay|ki|kat|y|t)?h(?:a|e)?dd?(?:e)?d(?:ou|o)?ni\b|\b(?:kay|ki|y)?3n(?:e)?fni\b",
+        r"\b(?:bgha|bghaw|bghat|ghadi|gha|ghay|baghi|bagha|baghya) (?:\w+ )?"
+        r"[yt](?:9|q|k)(?:e)?t(?:e)?l(?:ni|ouni|oni)\b",
+        r"\b(?:kay|ki|y)?(?:gh|8)e?t(?:a|e)?s(?:e)?b(?:ou|o)?ni\b|\bightisab\b|"
+        r"\byz(?:e)?wj(?:ou|o)ni b(?:e)?s+i(?:f|ff)\b",
+        r"\b(?:l ?3onf|l ?3nf|violence) (?:f|fi) ?(?:d ?dar|dar|ddar|lfamilia|l3a2ila)\b",
+        r"\bkhay(?:e)?f(?:a)? n(?:e)?rj(?:e)?3 (?:l ?d?dar|l dar)\b",
     ],
     "homeless": [
         # fr
@@ -208,9 +228,15 @@ PATTERNS: Final[dict[str, list[str]]] = {
         r"(?:\S+ )?فالشارع",
         r"فين نبات|فين نعس|فين نسكن|طردوني من الدار|جراو عليا|بلا دار|ماعنديش دار|ما عنديش دار",
         # ar in Latin letters
-        r"\b(?:n3e?s+|na3es+|kan3e?s+|nbat|kanbat|bayt|bayta|sakn|3aych|kan3i(?:ch|sh)) (?:\w+ )?f ?"
-        r"(?:z[ae]?n(?:9|q|k)a|char(?:i)?3|lmo7ata|lm7ta)\b",
-        r"\bfin (?:nbat|n3e?s+|nskon)\b|\b(?:tardoni|tredouni|trdouni|jrawni|jraw 3liya|jraw 3lia) (?:mn|men) d?dar\b",
+        r"\b(?:n3e?s+|na3es+|kan3e?s+|nbat|kanbat|bayt|bayta) (?:\w+ )?(?:f|fi) ?(?:l ?|d ?)?"
+        r"(?:z{1,2}[ae]?n(?:9|q|k)a|char(?:i)?3|mo7ata|lmo7ata|m7ta|lm7ta|gare|lgare|parc|lparc|park|lpark|tomobil|"
+        r"tonobil|voiture|lvoiture)\b",
+        r"\b(?:sakn|sakna|3aych|3aycha|kan3i(?:ch|sh)) (?:\w+ )?(?:f|fi) ?(?:l ?|d ?)?"
+        r"(?:z{1,2}[ae]?n(?:9|q|k)a|char(?:i)?3|lmo7ata|lm7ta)\b",
+        r"\bfin (?:nbat|n3e?s+|nskon)\b|\bma ?3(?:e|a)?ndi(?:ch)? fin nmchi (?:had )?(?:lila|lyla|llila)\b",
+        r"\b(?:t(?:e|a)?r(?:e|a)?d(?:at|ou|o|u)?ni|jr(?:a|at|aw)(?:ni| 3liya| 3lia| 3lya)|kh(?:e)?rj(?:ou|o)ni) "
+        r"(?:mn|men|m) ?d?dar\b",
+        r"\b(?:ana|b9it|bqit|wlit|rani) bla (?:dar|sakan|maskan|blassa fin n3es)\b",
     ],
     "poisoning": [
         # fr
@@ -245,7 +271,10 @@ PATTERNS: Final[dict[str, list[str]]] = {
         r"(?:شربت|بلعت|كليت) (?:\S+ )?(?:جافيل|الجافيل|ماء جافيل)|حبوب بزاف|كاشيات بزاف|جرعه زايده|تسممت",
         # ar in Latin letters
         r"\b(?:l?dwa|l?7bob|l?7bub|cachet\w*) (?:\w+ )?(?:bzaf|kaml|kamlin|kolhom|ga3)\b",
-        r"\b(?:chrebt|chribt|bl3t|bla3t) (?:\w+ )?(?:l?javel|jafil)\b",
+        r"\b(?:chrebt|chribt|bl3t|bla3t|nchreb|nchrb|nbl3|nebla3) (?:\w+ )?(?:l?javel|jafil)\b",
+        r"\b(?:chrebt|chribt|chrbt|nchreb|nchrb|bl3t|bla3t|nbl3|nebla3|klit|nakol|khdit|nakhod) (?:\w+ ){0,2}"
+        r"(?:ga3|kamlin|kolhom|bzaf(?: d| dyal)?|la boite|boite|plaquette) (?:d |dyal |d l )?l?"
+        r"(?:dwa|7bob|7bub|7bobat|cachet\w*|medoc\w*|medicament\w*|pilul\w*)\b",
     ],
 }
 
@@ -309,6 +338,13 @@ EVERYDAY: Final = [
     r"نموت (?:ب|بال)(?:الضحك|ضحك|الجوع|جوع)|نموت بالضحك|مت (?:ب|بال)(?:الضحك|ضحك)|مت بالضحك|كنموت عليك",
     r"ضربني (?:البرد|الضو|الشمس|الحال)|تسممت من (?:الماكله|الاكل)",
     r"\bn?mo+u?t (?:b|bl|b l) ?(?:d7k|dhk|de7k|jo3|ji3a)\b|\bmt b ?d7k\b|\bdrbni (?:lbrd|lberd|l brd)\b",
+    r"\bn?m(?:o+u?|u+)t (?:b|bl|b l|mn|men|m) ?(?:l ?)?(?:d7k|d7ek|dhk|jou3|jo3|7chouma|7choma|3ta?ch|brd|berd|"
+    r"s+khana|7ar+|dde?s+ara|malal|tmeghnin|tkhmam)\b|\b(?:kan|ka)?n?m(?:o+u?|u+)t 3l(?:ik|ih|iha|ihom)\b",
+    r"\b(?:ne?|ka?n)?(?:9|q|k)t(?:e)?lt? ras+i (?:b|bl|b l|f|fl|f l|m3a) ?(?:l ?)?(?:khedma|khdma|5edma|5dma|9raya|"
+    r"qraya|taf|boulot|travail|revision|exam\w*|sport|salle|d7k|tekhmam|tkhmam)\b",
+    r"\b[yt](?:9|q|k)(?:e)?t(?:e)?l(?:ni|ouni) (?:ila|mnin)\b",
+    r"\bd(?:a|e)?r(?:e|a)?b(?:at)?ni (?:l ?br(?:e)?d|l ?berd|l ?7al|ch+ems|chmech|ddo|lddo|tilifoun|telephone|"
+    r"coup de fil|phone|call)\b|\bdrbat (?:lia|li) (?:tilifoun|telephone)\b",
 ]
 
 _KIND_RES: Final = {kind: re.compile("|".join(f"(?:{p})" for p in patterns)) for kind, patterns in PATTERNS.items()}

