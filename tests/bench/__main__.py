@@ -33,6 +33,7 @@ PARTS = [
     "language",
     "latency",
     "nlu",
+    "nlu-cost",
     "channels",
     "booking",
     "handoff",
@@ -269,6 +270,10 @@ def main() -> int:
         from tests.bench.nlu import bench_nlu
 
         bench_nlu(args.folds, args.nlu_compare, args.nlu_reuse)
+    if "nlu-cost" in args.parts:
+        from tests.bench.nlu_cost import bench_nlu_cost
+
+        bench_nlu_cost()
     if "channels" in args.parts:
         from tests.bench.channels import bench_channels
 

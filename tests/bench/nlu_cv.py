@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))  # the custom components (nlu/) and the text rules
 
 from bot.understanding.normalise import normalise  # noqa: E402
 
-LANGUAGES = ("fr", "nl", "en", "es", "ar", "arabizi")  # folders of nlu_data/; arabizi: Darija in Latin letters
+# Folders of nlu_data/: arabizi is Darija in Latin letters, any the keyboard mashing of every language.
+LANGUAGES = ("fr", "nl", "en", "es", "ar", "arabizi", "any")
 HELDOUT = ROOT / "tests" / "data" / "nlu_heldout.yml"
 TRANSLATION_SIMILARITY = 0.6  # mutual best matches above this are taken as translations of each other
 
@@ -135,11 +136,19 @@ async def predict(model: str, texts: list[str]) -> list[dict[str, Any]]:
 
 
 def intents_only(config: str, folder: str) -> str:
-    """`config` without a DIETClassifier that only extracts entities: intents are scored here, not entities."""
+    """`config` without a DIETClassifier whose intent nobody reads: intents are scored here, not entities.
+
+    That is a DIET for entities only, or one followed by the logistic regression (which replaces its intent).
+    """
     loaded = yaml.safe_load(Path(config).read_text("utf-8"))
-    loaded["pipeline"] = [
-        c for c in loaded["pipeline"] if not (c["name"] == "DIETClassifier" and c.get("intent_classification") is False)
-    ]
+    names = [c["name"] for c in loaded["pipeline"]]
+    replaced = "LogisticRegressionClassifier" in names
+
+    def read(component: dict[str, Any]) -> bool:
+        return component["name"] != "DIETClassifier" or (component.get("intent_classification") is not False
+                                                         and not replaced)  # fmt: skip
+
+    loaded["pipeline"] = [c for c in loaded["pipeline"] if read(c)]
     loaded.pop("policies", None)
     path = Path(folder) / "config.yml"
     path.write_text(yaml.safe_dump(loaded), encoding="utf-8")

@@ -20,13 +20,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("understanding and knowledge", ("bot.understanding", "bot.knowledge")),
     ("services", ("bot.services",)),
     ("pipeline", ("bot.pipeline",)),
-    ("entry points", ("bot.channels", "bot.inbox", "actions")),
+    ("entry points", ("bot.channels", "bot.inbox", "actions", "nlu")),
     ("wiring", ("bot.app", "bot.cli", "bot.__main__")),
 ]
 # Entry points side by side that stay apart: a channel, the inbox and the Rasa actions each call the layers below.
-SEPARATE = ("bot.channels", "bot.inbox", "actions")
-# Rasa actions run in the action server: they call services, never the gateway's pipeline.
-FORBIDDEN = {"actions": ("bot.pipeline",)}
+SEPARATE = ("bot.channels", "bot.inbox", "actions", "nlu")
+# Rasa actions run in the action server: they call services, never the gateway's pipeline. The NLU components run
+# inside Rasa (its own Python): text rules only, nothing that needs the application's packages or database.
+FORBIDDEN = {"actions": ("bot.pipeline",), "nlu": ("bot.pipeline", "bot.services", "bot.knowledge", "bot.db")}
 
 
 def module_name(path: Path) -> str:
@@ -39,7 +40,7 @@ def module_name(path: Path) -> str:
 def modules() -> dict[str, Path]:
     """Every module of the application and the actions (the migration scripts are Alembic's, not ours)."""
     found = {}
-    for folder in ("bot", "actions"):
+    for folder in ("bot", "actions", "nlu"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if "migrations" not in path.parts:
                 found[module_name(path)] = path
