@@ -140,7 +140,7 @@ FIRST_CONTACT_GREETINGS = {
 # Slang that belongs to one language: it votes, however short the message ("wesh", "taf" are French).
 SLANG = {
     **dict.fromkeys(["wesh", "wsh", "taf", "qqn", "qqun", "jsp", "jsuis", "chui", "chuis", "frero", "jveux"], "fr"),
-    **dict.fromkeys(["tkt", "bcp", "dsl", "g", "boulot", "chelou", "wsh", "qqch", "jcherche", "chais"], "fr"),
+    **dict.fromkeys(["tkt", "bcp", "dsl", "g", "boulot", "chelou", "qqch", "jcherche", "chais"], "fr"),
     **dict.fromkeys(["ff", "effe", "kheb", "kben", "kwil", "kzoek", "wrm", "mss", "da's", "gij", "ge"], "nl"),
     **dict.fromkeys(["wanna", "gonna", "gotta", "tmrw", "idk", "dunno", "ur"], "en"),
     **dict.fromkeys(["xq", "porfa", "xfa", "tb", "tmb", "ntp", "q", "tio", "guay"], "es"),

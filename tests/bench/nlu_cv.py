@@ -145,8 +145,9 @@ def intents_only(config: str, folder: str) -> str:
     replaced = "LogisticRegressionClassifier" in names
 
     def read(component: dict[str, Any]) -> bool:
-        return component["name"] != "DIETClassifier" or (component.get("intent_classification") is not False
-                                                         and not replaced)  # fmt: skip
+        if component["name"] != "DIETClassifier":
+            return True
+        return component.get("intent_classification") is not False and not replaced
 
     loaded["pipeline"] = [c for c in loaded["pipeline"] if read(c)]
     loaded.pop("policies", None)

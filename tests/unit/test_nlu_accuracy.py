@@ -19,8 +19,7 @@ def rows() -> dict[str, dict[str, str]]:
 
 
 def test_the_table_was_measured_on_the_model_in_use() -> None:
-    if not MODEL.exists():
-        pytest.skip("no trained model: run `make setup`")
+    assert MODEL.exists(), "no trained model: `make test` runs `make setup` first"
     found = re.search(r"^model: (\S+)$", TABLE.read_text("utf-8"), re.MULTILINE)
     assert found, f"{TABLE.name} names no model"
     assert found.group(1) == model_key(), (
