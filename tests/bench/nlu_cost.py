@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ import yaml
 
 from bot.settings import ROOT
 from tests.bench.__main__ import children, heading, percentile, rss_mb
+from tests.stack import free_port
 
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 BEFORE = ROOT / "tests" / "bench" / "nlu_configs" / "diet_as_configured.yml"
@@ -32,12 +32,6 @@ ENV = {
     "PATH": "/usr/bin:/bin",
     "RASA_MAX_CACHE_SIZE": "0",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def whole_config(pipeline_of: Path, folder: Path) -> Path:
